@@ -1,0 +1,107 @@
+"""Argument checks and output allocation shared by every per-token-group quantizer (CUDA,
+Triton and the PyTorch reference), so that all three accept and reject the same inputs and
+lay their outputs out the same way."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+SUPPORTED_GROUP_SIZES = (16, 32, 64, 128, 256)
+INPUT_DTYPES = (torch.bfloat16, torch.float16, torch.float32)
+FP8_DTYPE = torch.float8_e4m3fn
+FP8_MAX = 448.0
+INT8_MAX = 127.0
+MIN_EPS = 1e-30
+
+
+@dataclass(frozen=True)
+class GroupQuantPlan:
+    x2d: torch.Tensor  # (M, K) view of x, rows possibly strided
+    q: torch.Tensor  # (..., K), contiguous
+    s: torch.Tensor  # (..., K / G), row- or column-major
+    q2d: torch.Tensor
+    s2d: torch.Tensor
+    group_size: int
+
+
+def _check_x(x: object, group_size: object, eps: object) -> None:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+    if x.dtype not in INPUT_DTYPES:
+        raise TypeError(f"x must be bfloat16, float16 or float32, got {x.dtype}")
+    if x.dim() < 1:
+        raise ValueError("x must have at least one dimension (..., K)")
+    if isinstance(group_size, bool) or not isinstance(group_size, int):
+        raise TypeError(f"group_size must be an int, got {type(group_size).__name__}")
+    if group_size not in SUPPORTED_GROUP_SIZES:
+        raise ValueError(f"group_size must be one of {SUPPORTED_GROUP_SIZES}, got {group_size}")
+    if x.shape[-1] % group_size != 0:
+        raise ValueError(
+            f"x.shape[-1] ({x.shape[-1]}) must be divisible by group_size ({group_size})"
+        )
+    if x.dim() > 0 and x.shape[-1] > 1 and x.stride(-1) != 1:
+        raise ValueError(f"x's last dim must be contiguous (stride 1), got strides {x.stride()}")
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)):
+        raise TypeError(f"eps must be a float, got {type(eps).__name__}")
+    if not (MIN_EPS <= eps <= 1e30):
+        raise ValueError(f"eps must be in [{MIN_EPS:g}, 1e30] so that scales stay normal floats, got {eps}")
+
+
+def _rows_view(x: torch.Tensor) -> torch.Tensor:
+    """x as (M, K); leading dims must flatten to rows of one stride (no copy is made)."""
+    k = x.shape[-1]
+    try:
+        return x.view(math.prod(x.shape[:-1]), k)
+    except RuntimeError:
+        raise ValueError(
+            f"x's leading dims must flatten to evenly strided rows (a view), got shape "
+            f"{tuple(x.shape)} with strides {x.stride()}; call .contiguous() first"
+        ) from None
+
+
+def plan_group_quant(
+    x: torch.Tensor,
+    group_size: int,
+    q_dtype: torch.dtype,
+    *,
+    column_major_scales: bool,
+    tma_aligned_scales: bool,
+    eps: float,
+    out_q: torch.Tensor | None,
+) -> GroupQuantPlan:
+    """Checks the arguments and allocates (or checks) the outputs."""
+    _check_x(x, group_size, eps)
+    if tma_aligned_scales and not column_major_scales:
+        raise ValueError("tma_aligned_scales=True needs column_major_scales=True")
+    x2d = _rows_view(x)
+    m, k = x2d.shape
+    if x2d.shape[0] > 1 and x2d.shape[1] > 0 and x2d.stride(0) < k:
+        raise ValueError(f"x's rows overlap (row stride {x2d.stride(0)} < K = {k})")
+    ng = k // group_size
+    if out_q is None:
+        q = torch.empty(x.shape, dtype=q_dtype, device=x.device)
+    else:
+        if not isinstance(out_q, torch.Tensor):
+            raise TypeError(f"out_q must be a torch.Tensor, got {type(out_q).__name__}")
+        if out_q.dtype != q_dtype:
+            raise TypeError(f"out_q must have dtype {q_dtype}, got {out_q.dtype}")
+        if out_q.shape != x.shape:
+            raise ValueError(f"out_q must have x's shape {tuple(x.shape)}, got {tuple(out_q.shape)}")
+        if out_q.device != x.device:
+            raise ValueError(f"out_q must be on x's device {x.device}, got {out_q.device}")
+        if not out_q.is_contiguous():
+            raise ValueError(f"out_q must be contiguous, got strides {out_q.stride()}")
+        q = out_q
+    lead = tuple(x.shape[:-1])
+    if column_major_scales:
+        ld = (m + 3) // 4 * 4 if tma_aligned_scales else m
+        storage = torch.empty(ng * ld, dtype=torch.float32, device=x.device)
+        s2d = storage.as_strided((m, ng), (1, ld))
+        s = s2d.view(*lead, ng) if lead else s2d.view(ng)
+    else:
+        s = torch.empty(*lead, ng, dtype=torch.float32, device=x.device)
+        s2d = s.view(m, ng)
+    return GroupQuantPlan(x2d=x2d, q=q, s=s, q2d=q.view(m, k), s2d=s2d, group_size=group_size)
