@@ -7,7 +7,7 @@ import json
 import torch
 
 try:
-    from . import _C  # noqa: F401  (importing runs the TORCH_LIBRARY registrations)
+    from . import _C  # importing runs the TORCH_LIBRARY registrations
 except ImportError as exc:  # pragma: no cover - only when the package was not built
     raise ImportError(
         "qbench_ext's compiled library (qbench_ext._C) is missing or failed to load: "
@@ -21,11 +21,26 @@ ops = torch.ops.qbench_ext
 def build_info() -> dict[str, str]:
     """How the loaded library was built: CUDA version, arch list, torch and CUTLASS
     versions, build type. Works without a GPU."""
-    return json.loads(ops.build_info())
+    return json.loads(_C.build_info())
 
 
 @torch.library.register_fake("qbench_ext::per_token_group_quant")
 def _per_token_group_quant_fake(x, q, s, group_size, eps, use_ue8m0):
+    return None
+
+
+@torch.library.register_fake("qbench_ext::int8_scaled_mm")
+def _int8_scaled_mm_fake(out, a, b, scale_a, scale_b, bias):
+    return None
+
+
+@torch.library.register_fake("qbench_ext::dynamic_scaled_int8_quant")
+def _dynamic_scaled_int8_quant_fake(q, x, scale, azp):
+    return None
+
+
+@torch.library.register_fake("qbench_ext::static_scaled_int8_quant")
+def _static_scaled_int8_quant_fake(q, x, scale, azp):
     return None
 
 
