@@ -7,7 +7,7 @@
 
 namespace {
 
-PyObject* build_info(PyObject*, PyObject*) { return PyUnicode_FromString(qbench::build_info_json().c_str()); }
+PyObject* build_info(PyObject*, PyObject*) { return PyUnicode_FromString(qbench::kBuildInfoJson); }
 
 PyMethodDef methods[] = {
     {"build_info", build_info, METH_NOARGS, "JSON describing how this library was built."},

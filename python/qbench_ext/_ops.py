@@ -21,7 +21,9 @@ ops = torch.ops.qbench_ext
 def build_info() -> dict[str, str]:
     """How the loaded library was built: CUDA version, arch list, torch and CUTLASS
     versions, build type. Works without a GPU."""
-    return json.loads(_C.build_info())
+    info = json.loads(_C.build_info())
+    runtime = info.pop("cuda_runtime_version")  # CUDART_VERSION, e.g. 13000
+    return {"cuda_version": f"{runtime // 1000}.{runtime % 1000 // 10}", **info}
 
 
 @torch.library.register_fake("qbench_ext::per_token_group_quant")
