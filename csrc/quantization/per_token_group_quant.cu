@@ -1,14 +1,20 @@
 // Per-token-group quantization of activations to FP8 (e4m3) or INT8.
 //
-// Memory-bound: each thread owns 8 consecutive elements of one group (a 16-byte load for
-// 16-bit inputs), the G / 8 threads of a group reduce |x| with shuffles, and lane 0 of the
-// group writes its scale. One kernel per (input dtype, output dtype); the group size, the
-// scale layout, UE8M0 and the vector/scalar access path are run-time arguments, so the build
-// stays small.
+// Memory-bound, and on Hopper close to instruction-bound: each thread owns 16 consecutive
+// elements of one group (two 16-byte loads for 16-bit inputs), the G / 16 threads of a group
+// reduce |x| with shuffles, and lane 0 of the group writes its scale. One kernel per
+// (input dtype, output dtype); group size, scale layout, UE8M0 and the vector/scalar access
+// path are run-time arguments, so the build stays small.
 //
-// Bit-exact with qbench_ext.reference: amax is the max of |x| compared as IEEE bit patterns
-// (monotone for non-negative floats, and a NaN outranks every number, so NaN propagates),
-// and both the scale and the quotient x / s are correctly rounded fp32 divisions.
+// Bit-exact with qbench_ext.reference:
+// - amax is the max of |x| compared as IEEE bit patterns (monotone for non-negative floats,
+//   and a NaN outranks every number, so NaN propagates);
+// - s = amax / qmax and every x / s are correctly rounded fp32 divisions, computed as
+//   q = RN(x * r) with r = RN(1 / s), then two FMA corrections (the second is Markstein's
+//   theorem: from a faithful quotient and a reciprocal within half an ulp, one correction is
+//   correctly rounded). This is 5 FP instructions an element instead of a full division,
+//   which measured 10-20% of the kernel's time on an H200. With UE8M0, s is a power of two,
+//   r is exact and x * r already is the correctly rounded quotient.
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <cuda_bf16.h>
@@ -23,7 +29,7 @@
 namespace qbench {
 namespace {
 
-constexpr int kElemsPerThread = 8;
+constexpr int kElemsPerThread = 16;
 constexpr int kThreadsPerBlock = 256;
 
 struct GroupQuantParams {
@@ -34,41 +40,41 @@ struct GroupQuantParams {
   int64_t q_row_stride;  // elements
   int64_t s_row_stride;  // elements
   int64_t s_col_stride;  // elements
-  uint32_t rows;
-  uint32_t groups_per_row;
-  uint32_t num_groups;  // rows * groups_per_row
+  uint32_t num_groups;   // rows * groups_per_row, < 2^31
+  // Consecutive groups walk down a column of s (column-major scales: a warp's scale stores
+  // are then contiguous) or along a row. major = g / minor_count, minor = g % minor_count,
+  // the division done as a multiply-high by a precomputed magic number.
+  bool column_order;
+  uint32_t minor_count;
+  uint64_t minor_magic;
+  int minor_shift;
   int group_size;
   int lanes_log2;  // log2(group_size / kElemsPerThread)
   float eps;
   float qmax;
+  float inv_qmax;  // RN(1 / qmax)
   bool use_ue8m0;
-  // Consecutive groups walk down a column of s (column-major scales), so a warp's scale
-  // stores are contiguous; otherwise they walk along a row.
-  bool column_order;
   bool vector_loads;   // x and its row stride are 16-byte aligned
-  bool vector_stores;  // q and its row stride are 8-byte aligned
+  bool vector_stores;  // q and its row stride are 16-byte aligned
 };
 
-__device__ __forceinline__ float to_float(float v) { return v; }
-__device__ __forceinline__ float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
-__device__ __forceinline__ float to_float(__half v) { return __half2float(v); }
+// d = ceil(log2(divisor)); magic = ceil(2^(32 + d) / divisor). For n < 2^31,
+// (n * magic) >> (32 + d) == n / divisor, and n * magic < 2^64.
+void make_magic(uint32_t divisor, uint64_t& magic, int& shift) {
+  shift = 0;
+  while ((uint64_t(1) << shift) < divisor) ++shift;
+  magic = ((uint64_t(1) << (32 + shift)) + divisor - 1) / divisor;
+}
 
-template <typename T>
-__device__ __forceinline__ void load_chunk(const T* src, bool vector, float (&out)[kElemsPerThread]) {
-  if (vector) {
-    constexpr int kPerVec = 16 / sizeof(T);
-    static_assert(kElemsPerThread % kPerVec == 0, "a chunk is whole 16-byte vectors");
-#pragma unroll
-    for (int v = 0; v < kElemsPerThread / kPerVec; ++v) {
-      const uint4 raw = __ldg(reinterpret_cast<const uint4*>(src) + v);
-      const T* elems = reinterpret_cast<const T*>(&raw);
-#pragma unroll
-      for (int i = 0; i < kPerVec; ++i) out[v * kPerVec + i] = to_float(elems[i]);
-    }
-  } else {
-#pragma unroll
-    for (int i = 0; i < kElemsPerThread; ++i) out[i] = to_float(src[i]);
-  }
+// Correctly rounded n / d, for finite n and a positive normal d whose quotient does not
+// overflow, given r = RN(1 / d) (see the file comment). Quotients that underflow below the
+// normal range may be off in the last place, which no 8-bit format can see; their sign is
+// set from n so that -0 stays -0.
+__device__ __forceinline__ float div_rn(float n, float d, float r) {
+  float q = n * r;
+  q = __fmaf_rn(__fmaf_rn(-d, q, n), r, q);
+  q = __fmaf_rn(__fmaf_rn(-d, q, n), r, q);
+  return copysignf(q, n);
 }
 
 // Smallest power of two >= s, from the bits (exact; NaN and Inf pass through).
@@ -79,13 +85,78 @@ __device__ __forceinline__ float ceil_pow2(float s) {
   return __uint_as_float(b);
 }
 
-struct Fp8Out {
-  using Packed = uint2;
-  static __device__ __forceinline__ uint8_t one(float v) {
-    // satfinite: +-Inf and out-of-range values saturate to +-448; NaN stays NaN.
-    return static_cast<uint8_t>(__nv_cvt_float_to_fp8(v, __NV_SATFINITE, __NV_E4M3));
+// Loads a thread's 16 elements as fp32 and returns max |x| as fp32 bits.
+template <typename T>
+struct Input;
+
+template <>
+struct Input<float> {
+  static __device__ __forceinline__ uint32_t load(const void* src, bool vector, float (&v)[kElemsPerThread]) {
+    const float* f = static_cast<const float*>(src);
+    if (vector) {
+#pragma unroll
+      for (int i = 0; i < kElemsPerThread / 4; ++i) {
+        const float4 f4 = __ldg(reinterpret_cast<const float4*>(f) + i);
+        v[4 * i] = f4.x, v[4 * i + 1] = f4.y, v[4 * i + 2] = f4.z, v[4 * i + 3] = f4.w;
+      }
+    } else {
+#pragma unroll
+      for (int i = 0; i < kElemsPerThread; ++i) v[i] = f[i];
+    }
+    uint32_t amax = 0;
+#pragma unroll
+    for (int i = 0; i < kElemsPerThread; ++i) amax = max(amax, __float_as_uint(v[i]) & 0x7fffffffu);
+    return amax;
   }
-  static __device__ __forceinline__ uint32_t four(const float* v) {
+};
+
+// 16-bit inputs: |x| is reduced two elements at a time on the raw bits (sign cleared, the
+// halves compared as unsigned 16-bit integers), then widened to fp32 bits once.
+template <typename Bits>
+struct Input16 {
+  static __device__ __forceinline__ uint32_t load(const void* src, bool vector, float (&v)[kElemsPerThread]) {
+    uint32_t w[kElemsPerThread / 2];
+    if (vector) {
+#pragma unroll
+      for (int i = 0; i < kElemsPerThread / 8; ++i) {
+        const uint4 raw = __ldg(static_cast<const uint4*>(src) + i);
+        w[4 * i] = raw.x, w[4 * i + 1] = raw.y, w[4 * i + 2] = raw.z, w[4 * i + 3] = raw.w;
+      }
+    } else {
+      const uint16_t* h = static_cast<const uint16_t*>(src);
+#pragma unroll
+      for (int i = 0; i < kElemsPerThread / 2; ++i) w[i] = uint32_t(h[2 * i]) | (uint32_t(h[2 * i + 1]) << 16);
+    }
+    uint32_t amax2 = 0;
+#pragma unroll
+    for (int i = 0; i < kElemsPerThread / 2; ++i) {
+      amax2 = __vmaxu2(amax2, w[i] & 0x7fff7fffu);
+      v[2 * i] = Bits::to_float(w[i] & 0xffffu);
+      v[2 * i + 1] = Bits::to_float(w[i] >> 16);
+    }
+    return __float_as_uint(Bits::to_float(max(amax2 & 0xffffu, amax2 >> 16)));
+  }
+};
+
+struct Bf16Bits {
+  static __device__ __forceinline__ float to_float(uint32_t bits) { return __uint_as_float(bits << 16); }
+};
+
+struct Fp16Bits {
+  static __device__ __forceinline__ float to_float(uint32_t bits) {
+    return __half2float(__ushort_as_half(static_cast<unsigned short>(bits)));
+  }
+};
+
+template <>
+struct Input<__nv_bfloat16> : Input16<Bf16Bits> {};
+
+template <>
+struct Input<__half> : Input16<Fp16Bits> {};
+
+struct Fp8Out {
+  // satfinite: +-Inf and out-of-range values saturate to +-448; NaN stays NaN.
+  static __device__ __forceinline__ uint32_t pack4(const float* v) {
     const uint32_t lo = __nv_cvt_float2_to_fp8x2(make_float2(v[0], v[1]), __NV_SATFINITE, __NV_E4M3);
     const uint32_t hi = __nv_cvt_float2_to_fp8x2(make_float2(v[2], v[3]), __NV_SATFINITE, __NV_E4M3);
     return lo | (hi << 16);
@@ -93,14 +164,14 @@ struct Fp8Out {
 };
 
 struct Int8Out {
-  static __device__ __forceinline__ uint8_t one(float v) {
-    // Round half to even; float-to-int conversion saturates and maps NaN to 0.
-    const int r = max(-128, min(127, __float2int_rn(v)));
-    return static_cast<uint8_t>(static_cast<int8_t>(r));
-  }
-  static __device__ __forceinline__ uint32_t four(const float* v) {
-    return uint32_t(one(v[0])) | (uint32_t(one(v[1])) << 8) | (uint32_t(one(v[2])) << 16) |
-           (uint32_t(one(v[3])) << 24);
+  // Round half to even (float-to-int conversion saturates and maps NaN to 0), then pack with
+  // saturation to [-128, 127].
+  static __device__ __forceinline__ uint32_t pack4(const float* v) {
+    const int a = __float2int_rn(v[0]), b = __float2int_rn(v[1]), c = __float2int_rn(v[2]), d = __float2int_rn(v[3]);
+    uint32_t hi, packed;
+    asm("cvt.pack.sat.s8.s32.b32 %0, %1, %2, 0;" : "=r"(hi) : "r"(d), "r"(c));
+    asm("cvt.pack.sat.s8.s32.b32 %0, %1, %2, %3;" : "=r"(packed) : "r"(b), "r"(a), "r"(hi));
+    return packed;
   }
 };
 
@@ -109,21 +180,19 @@ __global__ void __launch_bounds__(kThreadsPerBlock)
     per_token_group_quant_kernel(const GroupQuantParams p) {
   const uint64_t thread = uint64_t(blockIdx.x) * kThreadsPerBlock + threadIdx.x;
   const uint32_t lanes = 1u << p.lanes_log2;
-  const uint64_t group64 = thread >> p.lanes_log2;
   // Groups never straddle a warp (lanes divides 32), so a whole group leaves together.
-  if (group64 >= p.num_groups) return;
-  const uint32_t group = static_cast<uint32_t>(group64);
+  if ((thread >> p.lanes_log2) >= p.num_groups) return;
+  const uint32_t group = static_cast<uint32_t>(thread >> p.lanes_log2);
   const uint32_t lane = static_cast<uint32_t>(thread) & (lanes - 1);
-  const uint32_t row = p.column_order ? group % p.rows : group / p.groups_per_row;
-  const uint32_t col_group = p.column_order ? group / p.rows : group % p.groups_per_row;
+  const uint32_t major = static_cast<uint32_t>((uint64_t(group) * p.minor_magic) >> (32 + p.minor_shift));
+  const uint32_t minor = group - major * p.minor_count;
+  const uint32_t row = p.column_order ? minor : major;
+  const uint32_t col_group = p.column_order ? major : minor;
   const int64_t col = int64_t(col_group) * p.group_size + int64_t(lane) * kElemsPerThread;
 
   float v[kElemsPerThread];
-  load_chunk(static_cast<const InT*>(p.x) + int64_t(row) * p.x_row_stride + col, p.vector_loads, v);
-
-  uint32_t amax_bits = 0;
-#pragma unroll
-  for (int i = 0; i < kElemsPerThread; ++i) amax_bits = max(amax_bits, __float_as_uint(v[i]) & 0x7fffffffu);
+  uint32_t amax_bits = Input<InT>::load(static_cast<const InT*>(p.x) + int64_t(row) * p.x_row_stride + col,
+                                        p.vector_loads, v);
   const uint32_t warp_lane = threadIdx.x & 31u;
   const uint32_t group_mask = (lanes == 32u) ? 0xffffffffu : (((1u << lanes) - 1u) << (warp_lane & ~(lanes - 1u)));
   for (uint32_t offset = lanes >> 1; offset > 0; offset >>= 1)
@@ -131,18 +200,32 @@ __global__ void __launch_bounds__(kThreadsPerBlock)
 
   float amax = __uint_as_float(amax_bits);
   amax = amax < p.eps ? p.eps : amax;  // keeps NaN
-  float scale = __fdiv_rn(amax, p.qmax);
+  const bool finite = amax_bits < 0x7f800000u;
+  float scale = finite ? div_rn(amax, p.qmax, p.inv_qmax) : amax;  // Inf / qmax = Inf
   if (p.use_ue8m0) scale = ceil_pow2(scale);
-
+  const float inv = __frcp_rn(scale);
+  if (p.use_ue8m0) {
+    // Exact reciprocal of a power of two: the product is the correctly rounded quotient.
 #pragma unroll
-  for (int i = 0; i < kElemsPerThread; ++i) v[i] = __fdiv_rn(v[i], scale);
+    for (int i = 0; i < kElemsPerThread; ++i) v[i] *= inv;
+  } else if (finite) {
+#pragma unroll
+    for (int i = 0; i < kElemsPerThread; ++i) v[i] = div_rn(v[i], scale, inv);
+  } else {
+    // A NaN or Inf in the group: rare, so the plain IEEE division handles the specials.
+#pragma unroll
+    for (int i = 0; i < kElemsPerThread; ++i) v[i] = __fdiv_rn(v[i], scale);
+  }
 
+  uint32_t packed[kElemsPerThread / 4];
+#pragma unroll
+  for (int i = 0; i < kElemsPerThread / 4; ++i) packed[i] = Out::pack4(v + 4 * i);
   uint8_t* q = static_cast<uint8_t*>(p.q) + int64_t(row) * p.q_row_stride + col;
   if (p.vector_stores) {
-    *reinterpret_cast<uint2*>(q) = make_uint2(Out::four(v), Out::four(v + 4));
+    *reinterpret_cast<uint4*>(q) = make_uint4(packed[0], packed[1], packed[2], packed[3]);
   } else {
 #pragma unroll
-    for (int i = 0; i < kElemsPerThread; ++i) q[i] = Out::one(v[i]);
+    for (int i = 0; i < kElemsPerThread; ++i) q[i] = static_cast<uint8_t>(packed[i / 4] >> (8 * (i % 4)));
   }
   if (lane == 0) p.s[int64_t(row) * p.s_row_stride + int64_t(col_group) * p.s_col_stride] = scale;
 }
@@ -152,7 +235,7 @@ bool aligned(const void* ptr, int64_t row_stride_bytes, int alignment) {
 }
 
 template <typename Out>
-void launch(const at::Tensor& x, GroupQuantParams& p, cudaStream_t stream) {
+void launch(const at::Tensor& x, const GroupQuantParams& p, cudaStream_t stream) {
   const uint64_t threads = uint64_t(p.num_groups) << p.lanes_log2;
   const uint64_t blocks = (threads + kThreadsPerBlock - 1) / kThreadsPerBlock;
   switch (x.scalar_type()) {
@@ -171,8 +254,8 @@ void launch(const at::Tensor& x, GroupQuantParams& p, cudaStream_t stream) {
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
-void per_token_group_quant(const at::Tensor& x, at::Tensor& q, at::Tensor& s, int64_t group_size,
-                           double eps, bool use_ue8m0) {
+void per_token_group_quant(const at::Tensor& x, at::Tensor& q, at::Tensor& s, int64_t group_size, double eps,
+                           bool use_ue8m0) {
   check_group_quant_args(x, q, s, group_size, eps, kElemsPerThread);
   const int64_t rows = x.size(0), cols = x.size(1);
   const int64_t groups_per_row = cols / group_size;
@@ -187,23 +270,25 @@ void per_token_group_quant(const at::Tensor& x, at::Tensor& q, at::Tensor& s, in
   p.q_row_stride = q.stride(0);
   p.s_row_stride = s.stride(0);
   p.s_col_stride = s.stride(1);
-  p.rows = static_cast<uint32_t>(rows);
-  p.groups_per_row = static_cast<uint32_t>(groups_per_row);
   p.num_groups = static_cast<uint32_t>(rows * groups_per_row);
+  p.column_order = s.stride(1) != 1 && s.stride(0) == 1;
+  p.minor_count = static_cast<uint32_t>(p.column_order ? rows : groups_per_row);
+  make_magic(p.minor_count, p.minor_magic, p.minor_shift);
   p.group_size = static_cast<int>(group_size);
   p.lanes_log2 = __builtin_ctz(static_cast<unsigned>(group_size / kElemsPerThread));
   p.eps = static_cast<float>(eps);
   p.use_ue8m0 = use_ue8m0;
-  p.column_order = s.stride(1) != 1 && s.stride(0) == 1;
   p.vector_loads = aligned(p.x, p.x_row_stride * x.element_size(), 16);
-  p.vector_stores = aligned(p.q, p.q_row_stride, 8);
+  p.vector_stores = aligned(p.q, p.q_row_stride, 16);
 
   const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
   if (q.scalar_type() == at::kFloat8_e4m3fn) {
     p.qmax = 448.0f;
+    p.inv_qmax = 1.0f / 448.0f;
     launch<Fp8Out>(x, p, stream);
   } else {
     p.qmax = 127.0f;
+    p.inv_qmax = 1.0f / 127.0f;
     launch<Int8Out>(x, p, stream);
   }
 }
@@ -211,6 +296,4 @@ void per_token_group_quant(const at::Tensor& x, at::Tensor& q, at::Tensor& s, in
 }  // namespace
 }  // namespace qbench
 
-TORCH_LIBRARY_IMPL(qbench_ext, CUDA, m) {
-  m.impl("per_token_group_quant", &qbench::per_token_group_quant);
-}
+TORCH_LIBRARY_IMPL(qbench_ext, CUDA, m) { m.impl("per_token_group_quant", &qbench::per_token_group_quant); }
