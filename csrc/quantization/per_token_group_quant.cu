@@ -66,14 +66,16 @@ void make_magic(uint32_t divisor, uint64_t& magic, int& shift) {
   magic = ((uint64_t(1) << (32 + shift)) + divisor - 1) / divisor;
 }
 
-// Correctly rounded n / d, for finite n and a positive normal d whose quotient does not
-// overflow, given r = RN(1 / d) (see the file comment). Quotients that underflow below the
-// normal range may be off in the last place, which no 8-bit format can see. A zero quotient
-// may lose its sign (fma(-d, -0, -0) is +0): Fp8Out puts the signs back.
+// Correctly rounded n / d given r = RN(1 / d) (see the file comment), for finite n and
+// d >= 2^-76 (eps >= 1e-20 guarantees it), so that the remainder d * q - n is exact
+// (representable, if subnormal then still a multiple of 2^-149) wherever |n / d| >= 2^-11;
+// smaller quotients round to zero in both 8-bit formats whatever their last bits. The
+// remainder is taken as d * q - n and subtracted, not n - d * q added: that keeps the sign
+// of a zero quotient (-0 stays -0, which FP8 can represent).
 __device__ __forceinline__ float div_rn(float n, float d, float r) {
   float q = n * r;
-  q = __fmaf_rn(__fmaf_rn(-d, q, n), r, q);
-  return __fmaf_rn(__fmaf_rn(-d, q, n), r, q);
+  q = __fmaf_rn(-__fmaf_rn(d, q, -n), r, q);
+  return __fmaf_rn(-__fmaf_rn(d, q, -n), r, q);
 }
 
 // Smallest power of two >= s, from the bits (exact; NaN and Inf pass through).
@@ -154,20 +156,18 @@ template <>
 struct Input<__half> : Input16<Fp16Bits> {};
 
 struct Fp8Out {
-  // satfinite: +-Inf and out-of-range values saturate to +-448; NaN stays NaN. `signs` holds
-  // the sign bits of the four inputs at bits 7, 15, 23, 31: every quotient has its input's
-  // sign (the scale is positive), so OR-ing them in only restores the sign of -0.
-  static __device__ __forceinline__ uint32_t pack4(const float* v, uint32_t signs) {
+  // satfinite: +-Inf and out-of-range values saturate to +-448; NaN stays NaN.
+  static __device__ __forceinline__ uint32_t pack4(const float* v) {
     const uint32_t lo = __nv_cvt_float2_to_fp8x2(make_float2(v[0], v[1]), __NV_SATFINITE, __NV_E4M3);
     const uint32_t hi = __nv_cvt_float2_to_fp8x2(make_float2(v[2], v[3]), __NV_SATFINITE, __NV_E4M3);
-    return (lo | (hi << 16)) | signs;
+    return lo | (hi << 16);
   }
 };
 
 struct Int8Out {
   // Round half to even (float-to-int conversion saturates and maps NaN to 0), then pack with
   // saturation to [-128, 127].
-  static __device__ __forceinline__ uint32_t pack4(const float* v, uint32_t /*signs: no -0 in int8*/) {
+  static __device__ __forceinline__ uint32_t pack4(const float* v) {
     const int a = __float2int_rn(v[0]), b = __float2int_rn(v[1]), c = __float2int_rn(v[2]), d = __float2int_rn(v[3]);
     uint32_t hi, packed;
     asm("cvt.pack.sat.s8.s32.b32 %0, %1, %2, 0;" : "=r"(hi) : "r"(d), "r"(c));
@@ -204,15 +204,6 @@ __global__ void __launch_bounds__(kThreadsPerBlock)
   // Non-finite groups divide with IEEE division, which also gives the reference's NaN bits.
   const bool finite = amax_bits < 0x7f800000u;
   float scale = finite ? div_rn(amax, p.qmax, p.inv_qmax) : __fdiv_rn(amax, p.qmax);
-  // Sign bits of each four inputs, placed at the sign bit of each output byte (finite groups
-  // only: a NaN output keeps the IEEE division's NaN bits).
-  const uint32_t sign_mask = finite ? 0x80808080u : 0u;
-  uint32_t signs[kElemsPerThread / 4];
-#pragma unroll
-  for (int i = 0; i < kElemsPerThread / 4; ++i) {
-    signs[i] = ((__float_as_uint(v[4 * i]) >> 24) | (__float_as_uint(v[4 * i + 1]) >> 16) |
-                (__float_as_uint(v[4 * i + 2]) >> 8) | __float_as_uint(v[4 * i + 3])) & sign_mask;
-  }
   if (p.use_ue8m0) scale = ceil_pow2(scale);
   const float inv = __frcp_rn(scale);
   if (p.use_ue8m0) {
@@ -230,7 +221,7 @@ __global__ void __launch_bounds__(kThreadsPerBlock)
 
   uint32_t packed[kElemsPerThread / 4];
 #pragma unroll
-  for (int i = 0; i < kElemsPerThread / 4; ++i) packed[i] = Out::pack4(v + 4 * i, signs[i]);
+  for (int i = 0; i < kElemsPerThread / 4; ++i) packed[i] = Out::pack4(v + 4 * i);
   uint8_t* q = static_cast<uint8_t*>(p.q) + int64_t(row) * p.q_row_stride + col;
   if (p.vector_stores) {
     *reinterpret_cast<uint4*>(q) = make_uint4(packed[0], packed[1], packed[2], packed[3]);

@@ -30,7 +30,7 @@ inline void check_group_quant_args(const at::Tensor& x, const at::Tensor& q, con
   TORCH_CHECK_VALUE(s.size(0) <= 1 || s.size(1) <= 1 || s.stride(0) == 1 || s.stride(1) == 1,
                     "s must be row-major or column-major, got strides ", s.strides());
   TORCH_CHECK_VALUE(x.numel() / group_size < (int64_t(1) << 31), "x has too many groups for one launch");
-  TORCH_CHECK_VALUE(eps >= 1e-30 && eps <= 1e30, "eps must be in [1e-30, 1e30], got ", eps);
+  TORCH_CHECK_VALUE(eps >= 1e-20 && eps <= 1e20, "eps must be in [1e-20, 1e20], got ", eps);
 }
 
 }  // namespace qbench

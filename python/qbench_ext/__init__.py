@@ -8,6 +8,7 @@ Triton kernels with the same signatures, and `python -m qbench_ext.bench` the be
 """
 
 from ._ops import build_info
+from .int8_quant import scaled_int8_quant
 from .quant import per_token_group_quant_fp8, per_token_group_quant_int8
 
 __version__ = "0.1.0"
@@ -16,5 +17,6 @@ __all__ = [
     "build_info",
     "per_token_group_quant_fp8",
     "per_token_group_quant_int8",
+    "scaled_int8_quant",
     "__version__",
 ]

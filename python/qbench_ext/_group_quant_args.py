@@ -14,7 +14,10 @@ INPUT_DTYPES = (torch.bfloat16, torch.float16, torch.float32)
 FP8_DTYPE = torch.float8_e4m3fn
 FP8_MAX = 448.0
 INT8_MAX = 127.0
-MIN_EPS = 1e-30
+# Scales stay >= 1e-20 / 448, where the kernels' FMA-corrected division is provably exact
+# (see csrc/quantization/per_token_group_quant.cu).
+MIN_EPS = 1e-20
+MAX_EPS = 1e20
 
 
 @dataclass(frozen=True)
@@ -46,8 +49,8 @@ def _check_x(x: object, group_size: object, eps: object) -> None:
         raise ValueError(f"x's last dim must be contiguous (stride 1), got strides {x.stride()}")
     if isinstance(eps, bool) or not isinstance(eps, (int, float)):
         raise TypeError(f"eps must be a float, got {type(eps).__name__}")
-    if not (MIN_EPS <= eps <= 1e30):
-        raise ValueError(f"eps must be in [{MIN_EPS:g}, 1e30] so that scales stay normal floats, got {eps}")
+    if not (MIN_EPS <= eps <= MAX_EPS):
+        raise ValueError(f"eps must be in [{MIN_EPS:g}, {MAX_EPS:g}], got {eps}")
 
 
 def _rows_view(x: torch.Tensor) -> torch.Tensor:
