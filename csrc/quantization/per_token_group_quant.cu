@@ -1,10 +1,10 @@
 // Per-token-group quantization of activations to FP8 (e4m3) or INT8.
 //
-// Memory-bound, and on Hopper close to instruction-bound: each thread owns 16 consecutive
-// elements of one group (two 16-byte loads for 16-bit inputs), the G / 16 threads of a group
+// Memory-bound, and on Hopper close to instruction-bound: each thread owns 16 or 32
+// consecutive elements of one group (16-byte loads), the G / 16 or G / 32 threads of a group
 // reduce |x| with shuffles, and lane 0 of the group writes its scale. One kernel per
-// (input dtype, output dtype); group size, scale layout, UE8M0 and the vector/scalar access
-// path are run-time arguments, so the build stays small.
+// (input dtype, output dtype, elements per thread); group size, scale layout, UE8M0 and the
+// vector/scalar access path are run-time arguments, so the build stays small.
 //
 // Bit-exact with qbench_ext.reference:
 // - amax is the max of |x| compared as IEEE bit patterns (monotone for non-negative floats,
@@ -29,7 +29,12 @@
 namespace qbench {
 namespace {
 
-constexpr int kElemsPerThread = 16;
+// Elements a thread owns: 16 (two 16-byte loads of a 16-bit input), or 32 for large tensors,
+// which halves the per-thread overhead (index math, shuffles, the scale and its reciprocal)
+// per element once there are enough threads to fill the GPU anyway.
+constexpr int kMinElemsPerThread = 16;
+constexpr int kMaxElemsPerThread = 32;
+constexpr int64_t kMinElemsForWideThreads = int64_t(1) << 22;
 constexpr int kThreadsPerBlock = 256;
 
 struct GroupQuantParams {
@@ -49,7 +54,7 @@ struct GroupQuantParams {
   uint64_t minor_magic;
   int minor_shift;
   int group_size;
-  int lanes_log2;  // log2(group_size / kElemsPerThread)
+  int lanes_log2;  // log2(group_size / elements per thread)
   float eps;
   float qmax;
   float inv_qmax;  // RN(1 / qmax)
@@ -86,27 +91,28 @@ __device__ __forceinline__ float ceil_pow2(float s) {
   return __uint_as_float(b);
 }
 
-// Loads a thread's 16 elements as fp32 and returns max |x| as fp32 bits.
+// Loads a thread's N elements as fp32 and returns max |x| as fp32 bits.
 template <typename T>
 struct Input;
 
 template <>
 struct Input<float> {
-  static __device__ __forceinline__ uint32_t load(const void* src, bool vector, float (&v)[kElemsPerThread]) {
+  template <int N>
+  static __device__ __forceinline__ uint32_t load(const void* src, bool vector, float (&v)[N]) {
     const float* f = static_cast<const float*>(src);
     if (vector) {
 #pragma unroll
-      for (int i = 0; i < kElemsPerThread / 4; ++i) {
+      for (int i = 0; i < N / 4; ++i) {
         const float4 f4 = __ldg(reinterpret_cast<const float4*>(f) + i);
         v[4 * i] = f4.x, v[4 * i + 1] = f4.y, v[4 * i + 2] = f4.z, v[4 * i + 3] = f4.w;
       }
     } else {
 #pragma unroll
-      for (int i = 0; i < kElemsPerThread; ++i) v[i] = f[i];
+      for (int i = 0; i < N; ++i) v[i] = f[i];
     }
     uint32_t amax = 0;
 #pragma unroll
-    for (int i = 0; i < kElemsPerThread; ++i) amax = max(amax, __float_as_uint(v[i]) & 0x7fffffffu);
+    for (int i = 0; i < N; ++i) amax = max(amax, __float_as_uint(v[i]) & 0x7fffffffu);
     return amax;
   }
 };
@@ -115,22 +121,23 @@ struct Input<float> {
 // halves compared as unsigned 16-bit integers), then widened to fp32 bits once.
 template <typename Bits>
 struct Input16 {
-  static __device__ __forceinline__ uint32_t load(const void* src, bool vector, float (&v)[kElemsPerThread]) {
-    uint32_t w[kElemsPerThread / 2];
+  template <int N>
+  static __device__ __forceinline__ uint32_t load(const void* src, bool vector, float (&v)[N]) {
+    uint32_t w[N / 2];
     if (vector) {
 #pragma unroll
-      for (int i = 0; i < kElemsPerThread / 8; ++i) {
+      for (int i = 0; i < N / 8; ++i) {
         const uint4 raw = __ldg(static_cast<const uint4*>(src) + i);
         w[4 * i] = raw.x, w[4 * i + 1] = raw.y, w[4 * i + 2] = raw.z, w[4 * i + 3] = raw.w;
       }
     } else {
       const uint16_t* h = static_cast<const uint16_t*>(src);
 #pragma unroll
-      for (int i = 0; i < kElemsPerThread / 2; ++i) w[i] = uint32_t(h[2 * i]) | (uint32_t(h[2 * i + 1]) << 16);
+      for (int i = 0; i < N / 2; ++i) w[i] = uint32_t(h[2 * i]) | (uint32_t(h[2 * i + 1]) << 16);
     }
     uint32_t amax2 = 0;
 #pragma unroll
-    for (int i = 0; i < kElemsPerThread / 2; ++i) {
+    for (int i = 0; i < N / 2; ++i) {
       amax2 = __vmaxu2(amax2, w[i] & 0x7fff7fffu);
       v[2 * i] = Bits::to_float(w[i] & 0xffffu);
       v[2 * i + 1] = Bits::to_float(w[i] >> 16);
@@ -157,6 +164,7 @@ struct Input<__half> : Input16<Fp16Bits> {};
 
 struct Fp8Out {
   // satfinite: +-Inf and out-of-range values saturate to +-448; NaN stays NaN.
+  static __device__ __forceinline__ uint32_t pack4_finite(const float* v) { return pack4(v); }
   static __device__ __forceinline__ uint32_t pack4(const float* v) {
     const uint32_t lo = __nv_cvt_float2_to_fp8x2(make_float2(v[0], v[1]), __NV_SATFINITE, __NV_E4M3);
     const uint32_t hi = __nv_cvt_float2_to_fp8x2(make_float2(v[2], v[3]), __NV_SATFINITE, __NV_E4M3);
@@ -174,9 +182,18 @@ struct Int8Out {
     asm("cvt.pack.sat.s8.s32.b32 %0, %1, %2, %3;" : "=r"(packed) : "r"(b), "r"(a), "r"(hi));
     return packed;
   }
+  // Finite groups: |v| <= 127 * (1 + 2^-23), so adding 1.5 * 2^23 rounds v half-to-even to an
+  // integer held in the low mantissa bits, whose low byte is v's two's-complement byte. One
+  // full-rate add an element instead of a quarter-rate float-to-int conversion.
+  static __device__ __forceinline__ uint32_t pack4_finite(const float* v) {
+    constexpr float kRoundMagic = 12582912.0f;
+    const uint32_t a = __float_as_uint(v[0] + kRoundMagic), b = __float_as_uint(v[1] + kRoundMagic);
+    const uint32_t c = __float_as_uint(v[2] + kRoundMagic), d = __float_as_uint(v[3] + kRoundMagic);
+    return __byte_perm(__byte_perm(a, b, 0x0040), __byte_perm(c, d, 0x0040), 0x5410);
+  }
 };
 
-template <typename InT, typename Out>
+template <typename InT, typename Out, int N>
 __global__ void __launch_bounds__(kThreadsPerBlock)
     per_token_group_quant_kernel(const GroupQuantParams p) {
   const uint64_t thread = uint64_t(blockIdx.x) * kThreadsPerBlock + threadIdx.x;
@@ -189,10 +206,10 @@ __global__ void __launch_bounds__(kThreadsPerBlock)
   const uint32_t minor = group - major * p.minor_count;
   const uint32_t row = p.column_order ? minor : major;
   const uint32_t col_group = p.column_order ? major : minor;
-  const int64_t col = int64_t(col_group) * p.group_size + int64_t(lane) * kElemsPerThread;
+  const int64_t col = int64_t(col_group) * p.group_size + int64_t(lane) * N;
 
-  float v[kElemsPerThread];
-  uint32_t amax_bits = Input<InT>::load(static_cast<const InT*>(p.x) + int64_t(row) * p.x_row_stride + col,
+  float v[N];
+  uint32_t amax_bits = Input<InT>::template load<N>(static_cast<const InT*>(p.x) + int64_t(row) * p.x_row_stride + col,
                                         p.vector_loads, v);
   const uint32_t warp_lane = threadIdx.x & 31u;
   const uint32_t group_mask = (lanes == 32u) ? 0xffffffffu : (((1u << lanes) - 1u) << (warp_lane & ~(lanes - 1u)));
@@ -209,25 +226,32 @@ __global__ void __launch_bounds__(kThreadsPerBlock)
   if (p.use_ue8m0) {
     // Exact reciprocal of a power of two: the product is the correctly rounded quotient.
 #pragma unroll
-    for (int i = 0; i < kElemsPerThread; ++i) v[i] *= inv;
+    for (int i = 0; i < N; ++i) v[i] *= inv;
   } else if (finite) {
 #pragma unroll
-    for (int i = 0; i < kElemsPerThread; ++i) v[i] = div_rn(v[i], scale, inv);
+    for (int i = 0; i < N; ++i) v[i] = div_rn(v[i], scale, inv);
   } else {
     // A NaN or Inf in the group: rare, so the plain IEEE division handles the specials.
 #pragma unroll
-    for (int i = 0; i < kElemsPerThread; ++i) v[i] = __fdiv_rn(v[i], scale);
+    for (int i = 0; i < N; ++i) v[i] = __fdiv_rn(v[i], scale);
   }
 
-  uint32_t packed[kElemsPerThread / 4];
+  uint32_t packed[N / 4];
+  if (finite) {
 #pragma unroll
-  for (int i = 0; i < kElemsPerThread / 4; ++i) packed[i] = Out::pack4(v + 4 * i);
-  uint8_t* q = static_cast<uint8_t*>(p.q) + int64_t(row) * p.q_row_stride + col;
-  if (p.vector_stores) {
-    *reinterpret_cast<uint4*>(q) = make_uint4(packed[0], packed[1], packed[2], packed[3]);
+    for (int i = 0; i < N / 4; ++i) packed[i] = Out::pack4_finite(v + 4 * i);
   } else {
 #pragma unroll
-    for (int i = 0; i < kElemsPerThread; ++i) q[i] = static_cast<uint8_t>(packed[i / 4] >> (8 * (i % 4)));
+    for (int i = 0; i < N / 4; ++i) packed[i] = Out::pack4(v + 4 * i);
+  }
+  uint8_t* q = static_cast<uint8_t*>(p.q) + int64_t(row) * p.q_row_stride + col;
+  if (p.vector_stores) {
+#pragma unroll
+    for (int i = 0; i < N / 16; ++i)
+      reinterpret_cast<uint4*>(q)[i] = make_uint4(packed[4 * i], packed[4 * i + 1], packed[4 * i + 2], packed[4 * i + 3]);
+  } else {
+#pragma unroll
+    for (int i = 0; i < N; ++i) q[i] = static_cast<uint8_t>(packed[i / 4] >> (8 * (i % 4)));
   }
   if (lane == 0) p.s[int64_t(row) * p.s_row_stride + int64_t(col_group) * p.s_col_stride] = scale;
 }
@@ -236,29 +260,43 @@ bool aligned(const void* ptr, int64_t row_stride_bytes, int alignment) {
   return reinterpret_cast<uintptr_t>(ptr) % alignment == 0 && row_stride_bytes % alignment == 0;
 }
 
-template <typename Out>
-void launch(const at::Tensor& x, const GroupQuantParams& p, cudaStream_t stream) {
+template <typename InT, typename Out, int N>
+void launch_n(GroupQuantParams p, cudaStream_t stream) {
+  p.lanes_log2 = __builtin_ctz(static_cast<unsigned>(p.group_size / N));
   const uint64_t threads = uint64_t(p.num_groups) << p.lanes_log2;
   const uint64_t blocks = (threads + kThreadsPerBlock - 1) / kThreadsPerBlock;
+  per_token_group_quant_kernel<InT, Out, N><<<blocks, kThreadsPerBlock, 0, stream>>>(p);
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+}
+
+template <typename InT, typename Out>
+void launch_dtype(const GroupQuantParams& p, cudaStream_t stream) {
+  const bool wide = p.group_size >= kMaxElemsPerThread &&
+                    int64_t(p.num_groups) * p.group_size >= kMinElemsForWideThreads;
+  if (wide) {
+    launch_n<InT, Out, kMaxElemsPerThread>(p, stream);
+  } else {
+    launch_n<InT, Out, kMinElemsPerThread>(p, stream);
+  }
+}
+
+template <typename Out>
+void launch(const at::Tensor& x, const GroupQuantParams& p, cudaStream_t stream) {
   switch (x.scalar_type()) {
     case at::kBFloat16:
-      per_token_group_quant_kernel<__nv_bfloat16, Out><<<blocks, kThreadsPerBlock, 0, stream>>>(p);
-      break;
+      return launch_dtype<__nv_bfloat16, Out>(p, stream);
     case at::kHalf:
-      per_token_group_quant_kernel<__half, Out><<<blocks, kThreadsPerBlock, 0, stream>>>(p);
-      break;
+      return launch_dtype<__half, Out>(p, stream);
     case at::kFloat:
-      per_token_group_quant_kernel<float, Out><<<blocks, kThreadsPerBlock, 0, stream>>>(p);
-      break;
+      return launch_dtype<float, Out>(p, stream);
     default:
       TORCH_CHECK_TYPE(false, "x must be bfloat16, float16 or float32, got ", x.scalar_type());
   }
-  C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
 void per_token_group_quant(const at::Tensor& x, at::Tensor& q, at::Tensor& s, int64_t group_size, double eps,
                            bool use_ue8m0) {
-  check_group_quant_args(x, q, s, group_size, eps, kElemsPerThread);
+  check_group_quant_args(x, q, s, group_size, eps, kMinElemsPerThread);
   const int64_t rows = x.size(0), cols = x.size(1);
   const int64_t groups_per_row = cols / group_size;
   if (rows == 0 || groups_per_row == 0) return;
@@ -277,7 +315,6 @@ void per_token_group_quant(const at::Tensor& x, at::Tensor& q, at::Tensor& s, in
   p.minor_count = static_cast<uint32_t>(p.column_order ? rows : groups_per_row);
   make_magic(p.minor_count, p.minor_magic, p.minor_shift);
   p.group_size = static_cast<int>(group_size);
-  p.lanes_log2 = __builtin_ctz(static_cast<unsigned>(group_size / kElemsPerThread));
   p.eps = static_cast<float>(eps);
   p.use_ue8m0 = use_ue8m0;
   p.vector_loads = aligned(p.x, p.x_row_stride * x.element_size(), 16);
