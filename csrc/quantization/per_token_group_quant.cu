@@ -46,13 +46,13 @@ struct GroupQuantParams {
   int64_t s_row_stride;  // elements
   int64_t s_col_stride;  // elements
   uint32_t num_groups;   // rows * groups_per_row, < 2^31
-  // Consecutive groups walk down a column of s (column-major scales: a warp's scale stores
-  // are then contiguous) or along a row. major = g / minor_count, minor = g % minor_count,
-  // the division done as a multiply-high by a precomputed magic number.
-  bool column_order;
-  uint32_t minor_count;
-  uint64_t minor_magic;
-  int minor_shift;
+  // Groups are numbered along rows, so that consecutive threads stream through x and q
+  // (column-major scales are then written scattered, but L2 merges those few bytes, and
+  // walking down columns instead cost 3-5% of DRAM bandwidth). row = g / groups_per_row,
+  // done as a multiply-high by a precomputed magic number.
+  uint32_t groups_per_row;
+  uint64_t row_magic;
+  int row_shift;
   int group_size;
   int lanes_log2;  // log2(group_size / elements per thread)
   float eps;
@@ -202,10 +202,8 @@ __global__ void __launch_bounds__(kThreadsPerBlock)
   if ((thread >> p.lanes_log2) >= p.num_groups) return;
   const uint32_t group = static_cast<uint32_t>(thread >> p.lanes_log2);
   const uint32_t lane = static_cast<uint32_t>(thread) & (lanes - 1);
-  const uint32_t major = static_cast<uint32_t>((uint64_t(group) * p.minor_magic) >> (32 + p.minor_shift));
-  const uint32_t minor = group - major * p.minor_count;
-  const uint32_t row = p.column_order ? minor : major;
-  const uint32_t col_group = p.column_order ? major : minor;
+  const uint32_t row = static_cast<uint32_t>((uint64_t(group) * p.row_magic) >> (32 + p.row_shift));
+  const uint32_t col_group = group - row * p.groups_per_row;
   const int64_t col = int64_t(col_group) * p.group_size + int64_t(lane) * N;
 
   float v[N];
@@ -311,9 +309,8 @@ void per_token_group_quant(const at::Tensor& x, at::Tensor& q, at::Tensor& s, in
   p.s_row_stride = s.stride(0);
   p.s_col_stride = s.stride(1);
   p.num_groups = static_cast<uint32_t>(rows * groups_per_row);
-  p.column_order = s.stride(1) != 1 && s.stride(0) == 1;
-  p.minor_count = static_cast<uint32_t>(p.column_order ? rows : groups_per_row);
-  make_magic(p.minor_count, p.minor_magic, p.minor_shift);
+  p.groups_per_row = static_cast<uint32_t>(groups_per_row);
+  make_magic(p.groups_per_row, p.row_magic, p.row_shift);
   p.group_size = static_cast<int>(group_size);
   p.eps = static_cast<float>(eps);
   p.use_ue8m0 = use_ue8m0;
