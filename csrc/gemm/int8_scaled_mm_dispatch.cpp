@@ -1,0 +1,239 @@
+// INT8 scaled GEMM: the torch op, its argument checks, and THE dispatch table (which kernel
+// configuration runs which problem shape). The kernels are in int8_scaled_mm_sm90_*.cu.
+//
+//   qbench_ext::int8_scaled_mm(out, a, b, scale_a, scale_b, bias)   -- the public op
+//   qbench_ext::int8_scaled_mm_config(out, a, b, scale_a, scale_b, bias, config) -- forces one
+//       configuration (by index into int8_scaled_mm_configs()); for tuning and tests
+//   qbench_ext::int8_scaled_mm_configs() -> str[]                     -- the configuration names
+//   qbench_ext::int8_scaled_mm_pick_config(M, N, K) -> int            -- what the table picks
+#include <ATen/Functions.h>
+#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <torch/library.h>
+
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "gemm/int8_scaled_mm.h"
+
+namespace qbench::int8_mm {
+namespace {
+
+// ------------------------------------------------------------------------------------------
+// Configurations. The index is the config id of int8_scaled_mm_config; append new ones at the
+// end so recorded ids stay valid.
+struct ConfigEntry {
+  const char* name;
+  Launcher launch;
+};
+
+constexpr ConfigEntry kConfigs[] = {
+    /* 0 */ {"sm90_128x256x128_c2x1_coop", &sm90_128x256x128_c2x1_coop},
+    /* 1 */ {"sm90_256x128x128_c2x1_coop", &sm90_256x128x128_c2x1_coop},
+    /* 2 */ {"sm90_128x128x128_c2x1_pingpong", &sm90_128x128x128_c2x1_pingpong},
+    /* 3 */ {"sm90_64x128x128_c2x1_pingpong", &sm90_64x128x128_c2x1_pingpong},
+    /* 4 */ {"sm90_128x128x128_c1x1_coop_sk", &sm90_128x128x128_c1x1_coop_sk},
+    /* 5 */ {"sm90_swap_128x16x128_c1x1_coop_sk", &sm90_swap_128x16x128_c1x1_coop_sk},
+    /* 6 */ {"sm90_swap_128x32x128_c1x1_coop_sk", &sm90_swap_128x32x128_c1x1_coop_sk},
+    /* 7 */ {"sm90_swap_128x64x128_c1x1_coop_sk", &sm90_swap_128x64x128_c1x1_coop_sk},
+};
+constexpr int kNumConfigs = static_cast<int>(sizeof(kConfigs) / sizeof(kConfigs[0]));
+
+// ------------------------------------------------------------------------------------------
+// The dispatch table: the first rule with M <= max_m (and N >= min_n) wins.
+//
+// Starting points, to be tuned on the GPU (scripts/gpu_check_gemm.py times every config):
+//  - M <= 64 (decode): swap A and B so the tokens are the tile's narrow N side (16/32/64) and
+//    the weight's N the 128-row side; stream-K spreads the K loop over all SMs, since N / 128
+//    tiles alone would leave most SMs idle while the weight streams in.
+//  - 64 < M <= 128: 64x128 pingpong tiles (M is 2 tiles; the 2x1 cluster shares B).
+//  - 128 < M <= 256: 128x128 pingpong tiles.
+//  - M > 256: 128x256 cooperative tiles, the 2x1 cluster multicasting B; compute-bound.
+struct Rule {
+  int64_t max_m;
+  int64_t min_n;
+  int config;
+};
+
+constexpr int64_t kAnyM = std::numeric_limits<int64_t>::max();
+
+constexpr Rule kRules[] = {
+    {16, 0, 5},     // sm90_swap_128x16x128_c1x1_coop_sk
+    {32, 0, 6},     // sm90_swap_128x32x128_c1x1_coop_sk
+    {64, 0, 7},     // sm90_swap_128x64x128_c1x1_coop_sk
+    {128, 0, 3},    // sm90_64x128x128_c2x1_pingpong
+    {256, 0, 2},    // sm90_128x128x128_c2x1_pingpong
+    {kAnyM, 0, 0},  // sm90_128x256x128_c2x1_coop
+};
+
+int pick_config(int64_t m, int64_t n, int64_t /*k*/) {
+  for (const Rule& r : kRules) {
+    if (m <= r.max_m && n >= r.min_n) return r.config;
+  }
+  return 0;
+}
+
+// ------------------------------------------------------------------------------------------
+
+bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
+void check_args(const at::Tensor& out, const at::Tensor& a, const at::Tensor& b, const at::Tensor& scale_a,
+                const at::Tensor& scale_b, const std::optional<at::Tensor>& bias) {
+  TORCH_CHECK_VALUE(a.is_cuda(), "int8_scaled_mm: a must be a CUDA tensor, got one on ", a.device());
+  const auto dev = a.device();
+  TORCH_CHECK_VALUE(out.device() == dev && b.device() == dev && scale_a.device() == dev && scale_b.device() == dev &&
+                        (!bias.has_value() || bias->device() == dev),
+                    "int8_scaled_mm: out, a, b, scale_a, scale_b and bias must be on one CUDA device");
+  TORCH_CHECK_TYPE(a.scalar_type() == at::kChar, "int8_scaled_mm: a must be int8, got ", a.scalar_type());
+  TORCH_CHECK_TYPE(b.scalar_type() == at::kChar, "int8_scaled_mm: b must be int8, got ", b.scalar_type());
+  TORCH_CHECK_TYPE(out.scalar_type() == at::kBFloat16 || out.scalar_type() == at::kHalf,
+                   "int8_scaled_mm: out must be bfloat16 or float16, got ", out.scalar_type());
+  TORCH_CHECK_TYPE(scale_a.scalar_type() == at::kFloat, "int8_scaled_mm: scale_a must be float32, got ",
+                   scale_a.scalar_type());
+  TORCH_CHECK_TYPE(scale_b.scalar_type() == at::kFloat, "int8_scaled_mm: scale_b must be float32, got ",
+                   scale_b.scalar_type());
+  TORCH_CHECK_VALUE(a.dim() == 2 && b.dim() == 2 && out.dim() == 2, "int8_scaled_mm: a, b and out must be 2-D, got ",
+                    a.dim(), "-D, ", b.dim(), "-D, ", out.dim(), "-D");
+  const int64_t M = a.size(0), K = a.size(1), N = b.size(1);
+  TORCH_CHECK_VALUE(b.size(0) == K, "int8_scaled_mm: a (", a.sizes(), ") and b (", b.sizes(),
+                    ") have different K");
+  TORCH_CHECK_VALUE(out.size(0) == M && out.size(1) == N, "int8_scaled_mm: out must have shape (", M, ", ", N,
+                    "), got ", out.sizes());
+  TORCH_CHECK_VALUE(K % 16 == 0 && N % 16 == 0, "int8_scaled_mm: K and N must be multiples of 16, got K = ", K,
+                    ", N = ", N);
+  constexpr int64_t kMaxDim = std::numeric_limits<int32_t>::max();
+  TORCH_CHECK_VALUE(M <= kMaxDim && N <= kMaxDim && K <= kMaxDim, "int8_scaled_mm: dimensions must be < 2^31");
+  TORCH_CHECK_VALUE(scale_a.numel() == 1 || scale_a.numel() == M,
+                    "int8_scaled_mm: scale_a must have 1 (per-tensor) or M = ", M, " (per-token) elements, got ",
+                    scale_a.numel());
+  TORCH_CHECK_VALUE(scale_b.numel() == 1 || scale_b.numel() == N,
+                    "int8_scaled_mm: scale_b must have 1 (per-tensor) or N = ", N, " (per-channel) elements, got ",
+                    scale_b.numel());
+  TORCH_CHECK_VALUE(scale_a.is_contiguous() && scale_b.is_contiguous(),
+                    "int8_scaled_mm: scale_a and scale_b must be contiguous");
+  if (bias.has_value()) {
+    TORCH_CHECK_TYPE(bias->scalar_type() == out.scalar_type(), "int8_scaled_mm: bias must have out's dtype (",
+                     out.scalar_type(), "), got ", bias->scalar_type());
+    TORCH_CHECK_VALUE(bias->dim() == 1 && bias->size(0) == N && bias->is_contiguous(),
+                      "int8_scaled_mm: bias must be a contiguous (N,) = (", N, ",) tensor, got shape ",
+                      bias->sizes(), " strides ", bias->strides());
+  }
+  TORCH_CHECK_VALUE(out.is_contiguous(), "int8_scaled_mm: out must be contiguous (row-major)");
+  if (M == 0 || N == 0 || K == 0) return;
+  // Layouts for TMA: 16-byte aligned base addresses and leading dimensions.
+  TORCH_CHECK_VALUE(a.stride(1) == 1, "int8_scaled_mm: a must be row-major (a.stride(1) == 1), got strides ",
+                    a.strides());
+  TORCH_CHECK_VALUE(b.stride(0) == 1,
+                    "int8_scaled_mm: b must be column-major (b.stride(0) == 1, e.g. w.t() of a contiguous (N, K) "
+                    "weight), got strides ",
+                    b.strides());
+  TORCH_CHECK_VALUE(M == 1 || (a.stride(0) >= K && a.stride(0) % 16 == 0),
+                    "int8_scaled_mm: a's row stride must be a multiple of 16 and >= K, got ", a.stride(0));
+  TORCH_CHECK_VALUE(b.stride(1) >= K && b.stride(1) % 16 == 0,
+                    "int8_scaled_mm: b's column stride must be a multiple of 16 and >= K, got ", b.stride(1));
+  TORCH_CHECK_VALUE(aligned16(a.data_ptr()) && aligned16(b.data_ptr()) && aligned16(out.data_ptr()),
+                    "int8_scaled_mm: a, b and out must be 16-byte aligned");
+}
+
+struct WorkspaceCtx {
+  at::Device device;
+  at::Tensor buffer;
+};
+
+void* alloc_workspace(void* ctx, size_t bytes) {
+  auto* w = static_cast<WorkspaceCtx*>(ctx);
+  // From torch's caching allocator, on the current stream (the one the GEMM runs on); freed
+  // when the op returns, which is stream-ordered and so safe.
+  w->buffer = at::empty({static_cast<int64_t>(bytes)}, at::TensorOptions().dtype(at::kByte).device(w->device));
+  return w->buffer.data_ptr();
+}
+
+bool built_for_sm90a() { return std::string(QBENCH_CUDA_ARCHS).find("90a") != std::string::npos; }
+
+void run(at::Tensor& out, const at::Tensor& a, const at::Tensor& b, const at::Tensor& scale_a,
+         const at::Tensor& scale_b, const std::optional<at::Tensor>& bias, int64_t config) {
+  check_args(out, a, b, scale_a, scale_b, bias);
+  const int64_t M = a.size(0), K = a.size(1), N = b.size(1);
+  if (M == 0 || N == 0) return;
+  const c10::cuda::CUDAGuard guard(a.device());
+  if (K == 0) {  // an empty sum: out = bias (or 0)
+    if (bias.has_value()) {
+      out.copy_(bias->unsqueeze(0).expand({M, N}));
+    } else {
+      out.zero_();
+    }
+    return;
+  }
+  const cudaDeviceProp* prop = at::cuda::getCurrentDeviceProperties();
+  TORCH_CHECK(prop->major == 9, "int8_scaled_mm: the CUTLASS kernels need an sm90 GPU (H100/H200), this is sm",
+              prop->major, prop->minor);
+  TORCH_CHECK(built_for_sm90a(), "int8_scaled_mm: qbench_ext was built without sm_90a (QBENCH_CUDA_ARCHS=",
+              QBENCH_CUDA_ARCHS, ")");
+  if (config < 0) config = pick_config(M, N, K);
+  TORCH_CHECK_VALUE(config < kNumConfigs, "int8_scaled_mm: config must be in [0, ", kNumConfigs, "), got ", config);
+
+  WorkspaceCtx ws{a.device(), {}};
+  Problem p;
+  p.m = static_cast<int>(M);
+  p.n = static_cast<int>(N);
+  p.k = static_cast<int>(K);
+  p.a = static_cast<const int8_t*>(a.data_ptr());
+  p.lda = M == 1 ? K : a.stride(0);
+  p.b = static_cast<const int8_t*>(b.data_ptr());
+  p.ldb = b.stride(1);
+  p.out = out.data_ptr();
+  p.ldo = N;
+  p.out_fp16 = out.scalar_type() == at::kHalf;
+  p.scale_a = scale_a.data_ptr<float>();
+  p.scale_a_per_row = scale_a.numel() != 1;
+  p.scale_b = scale_b.data_ptr<float>();
+  p.scale_b_per_col = scale_b.numel() != 1;
+  p.bias = bias.has_value() ? bias->data_ptr() : nullptr;
+  p.device = a.get_device();
+  p.sm_count = prop->multiProcessorCount;
+  p.stream = at::cuda::getCurrentCUDAStream(a.get_device()).stream();
+  p.alloc_workspace = &alloc_workspace;
+  p.alloc_ctx = &ws;
+
+  const std::string err = kConfigs[config].launch(p);
+  TORCH_CHECK(err.empty(), "int8_scaled_mm (", kConfigs[config].name, ", M=", M, " N=", N, " K=", K, "): ", err);
+}
+
+void int8_scaled_mm(at::Tensor& out, const at::Tensor& a, const at::Tensor& b, const at::Tensor& scale_a,
+                    const at::Tensor& scale_b, const std::optional<at::Tensor>& bias) {
+  run(out, a, b, scale_a, scale_b, bias, -1);
+}
+
+void int8_scaled_mm_config(at::Tensor& out, const at::Tensor& a, const at::Tensor& b, const at::Tensor& scale_a,
+                           const at::Tensor& scale_b, const std::optional<at::Tensor>& bias, int64_t config) {
+  TORCH_CHECK_VALUE(config >= 0 && config < kNumConfigs, "int8_scaled_mm_config: config must be in [0, ",
+                    kNumConfigs, "), got ", config);
+  run(out, a, b, scale_a, scale_b, bias, config);
+}
+
+std::vector<std::string> int8_scaled_mm_configs() {
+  std::vector<std::string> names;
+  for (const ConfigEntry& c : kConfigs) names.emplace_back(c.name);
+  return names;
+}
+
+int64_t int8_scaled_mm_pick_config(int64_t m, int64_t n, int64_t k) { return pick_config(m, n, k); }
+
+}  // namespace
+}  // namespace qbench::int8_mm
+
+// Internal ops of the GEMM (tuning, tests): declared here rather than in ops.cpp.
+TORCH_LIBRARY_FRAGMENT(qbench_ext, m) {
+  m.def(
+      "int8_scaled_mm_config(Tensor(a!) out, Tensor a, Tensor b, Tensor scale_a, Tensor scale_b, "
+      "Tensor? bias, int config) -> ()");
+  m.def("int8_scaled_mm_configs() -> str[]", &qbench::int8_mm::int8_scaled_mm_configs);
+  m.def("int8_scaled_mm_pick_config(int m, int n, int k) -> int", &qbench::int8_mm::int8_scaled_mm_pick_config);
+}
+
+TORCH_LIBRARY_IMPL(qbench_ext, CUDA, m) {
+  m.impl("int8_scaled_mm", &qbench::int8_mm::int8_scaled_mm);
+  m.impl("int8_scaled_mm_config", &qbench::int8_mm::int8_scaled_mm_config);
+}

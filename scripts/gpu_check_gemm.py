@@ -1,0 +1,251 @@
+#!/usr/bin/env python
+"""GPU check and tuning run of the INT8 scaled GEMM (qbench_ext.gemm.int8_scaled_mm).
+
+1. Correctness: every kernel configuration (forced) and the dispatcher's pick on a few shapes,
+   against the exact reference (within one ulp of the output dtype; no NaN left in a poisoned
+   output).
+2. Timing (CUDA-graph replay) on Llama-3.1-8B TP1 shapes (N, K) = (6144, 4096), (4096, 4096),
+   (28672, 4096), (4096, 14336) for M in 1 .. 16384: ours (dispatcher), every configuration of
+   the table, torch._int_mm (int32 out, no scaling: cuBLASLt's bare int8 GEMM), and vLLM's
+   cutlass_scaled_mm when QBENCH_VLLM_LIB points at vLLM's _C.abi3.so. Per-token activation
+   scales, per-channel weight scales, bf16 output, no bias (vLLM's W8A8 dynamic case).
+   Weights rotate through enough copies to exceed the L2 cache, as in a real forward pass.
+3. Tuning summary: the best configuration per (M, N, K), and per M the configuration with the
+   smallest total slowdown over the four (N, K): candidates for the dispatch table in
+   csrc/gemm/int8_scaled_mm_dispatch.cpp.
+
+    python scripts/gpu_check_gemm.py [--json results.json] [--quick] [--bias]
+    QBENCH_VLLM_LIB=/path/to/vllm/_C.abi3.so python scripts/gpu_check_gemm.py
+
+Exit status 1 if a correctness check fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import time
+
+import torch
+
+from qbench_ext import gemm, reference_gemm
+
+LLAMA_NK = [(6144, 4096), (4096, 4096), (28672, 4096), (4096, 14336)]
+MS = [1, 16, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384]
+L2_BYTES = 50 * 2**20
+
+
+def make(m, n, k, *, per_token=True, per_channel=True, bias=False, out_dtype=torch.bfloat16, copies=1, seed=0):
+    g = torch.Generator(device="cuda").manual_seed(seed)
+    a = torch.randint(-128, 128, (m, k), dtype=torch.int8, device="cuda", generator=g)
+    ws = [torch.randint(-128, 128, (n, k), dtype=torch.int8, device="cuda", generator=g) for _ in range(copies)]
+    sa = (torch.rand((m, 1) if per_token else (1, 1), device="cuda", generator=g) + 0.5) * 1e-3
+    sb = (torch.rand((n,) if per_channel else (1,), device="cuda", generator=g) + 0.5) * 1e-3
+    b = (torch.randn(n, device="cuda", generator=g) * 4).to(out_dtype) if bias else None
+    return a, [w.t() for w in ws], sa, sb, b
+
+
+# --------------------------------------------------------------------------------------------
+# Correctness
+
+
+def check_correctness(configs) -> bool:
+    shapes = [(1, 4096, 4096), (7, 208, 48), (16, 6144, 4096), (33, 1040, 1008), (100, 4096, 14336),
+              (300, 28672, 4096), (1000, 1040, 1008), (4096, 4096, 4096)]
+    variants = [dict(per_token=True, per_channel=True, bias=True, out_dtype=torch.bfloat16),
+                dict(per_token=False, per_channel=False, bias=False, out_dtype=torch.float16)]
+    ok = True
+    print("== correctness (within 1 ulp of the exact result; NaN-poisoned outputs) ==")
+    for (m, n, k) in shapes:
+        for vi, v in enumerate(variants):
+            a, (b,), sa, sb, bias = make(m, n, k, seed=m + n + k + vi, **v)
+            exact = reference_gemm.int8_scaled_mm_exact(a, b, sa, sb, bias)
+            runs = [("default", None)] + [(name, i) for i, name in enumerate(configs)]
+            outs = {}
+            for name, cid in runs:
+                out = torch.full((m, n), float("nan"), dtype=v["out_dtype"], device="cuda")
+                try:
+                    if cid is None:
+                        gemm.int8_scaled_mm(a, b, sa, sb, v["out_dtype"], bias, out=out)
+                    else:
+                        gemm._int8_scaled_mm_config(a, b, sa, sb, cid, v["out_dtype"], bias, out=out)
+                    torch.cuda.synchronize()
+                except Exception as exc:  # noqa: BLE001
+                    print(f"  FAIL M={m} N={n} K={k} {name}: {type(exc).__name__}: {exc}")
+                    ok = False
+                    continue
+                r = reference_gemm.compare_to_exact(out, exact)
+                bad = r["nan"] > 0 or r["beyond_one_ulp"] > 0 or r["frac_differ"] * m * n > max(2, 1e-3 * m * n)
+                if bad:
+                    ok = False
+                    print(f"  FAIL M={m} N={n} K={k} {v['out_dtype']} {name}: {r}")
+                outs[name] = out
+            base = outs.get("default")
+            if base is not None:
+                for name, o in outs.items():
+                    if not torch.equal(o, base):
+                        print(f"  note: M={m} N={n} K={k} {name} not bit-identical to the default")
+        print(f"  M={m:5d} N={n:5d} K={k:5d}: {'ok' if ok else 'FAILURES so far'}")
+    return ok
+
+
+# --------------------------------------------------------------------------------------------
+# Timing
+
+
+def time_calls(fns, target_ms=2.0, replays=7):
+    """Median time per call (us) of the callables fns (cycled), from CUDA-graph replays."""
+    for f in fns:  # warm-up (and lazily-initialised state) outside the capture
+        f()
+    torch.cuda.synchronize()
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    for i in range(3):
+        fns[i % len(fns)]()
+    end.record()
+    end.synchronize()
+    est_ms = max(start.elapsed_time(end) / 3, 1e-3)
+    reps = int(min(max(math.ceil(target_ms / est_ms), 3), 200))
+    reps = max(reps, len(fns))
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph, stream=stream):
+        for i in range(reps):
+            fns[i % len(fns)]()
+    graph.replay()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(replays):
+        start.record()
+        graph.replay()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end) * 1e3 / reps)
+    del graph
+    return statistics.median(times)
+
+
+def load_vllm():
+    path = os.environ.get("QBENCH_VLLM_LIB")
+    if not path:
+        return None
+    try:
+        torch.ops.load_library(path)
+        return torch.ops._C.cutlass_scaled_mm
+    except Exception as exc:  # noqa: BLE001
+        print(f"could not load vLLM's library {path}: {type(exc).__name__}: {exc}")
+        return None
+
+
+def bench(configs, ms, nks, with_bias, vllm_op):
+    results = []
+    print("\n== timing: us per call (TOPS), CUDA-graph replay; bf16 out, per-token x per-channel scales"
+          f"{', bias' if with_bias else ''} ==")
+    hdr = f"{'M':>6} {'N':>6} {'K':>6} | {'ours':>16} {'pick':>4} | {'vLLM':>16} {'ours/vLLM':>9} | {'_int_mm':>16} | best config"
+    print(hdr)
+    for (n, k) in nks:
+        for m in ms:
+            per_copy = m * k + n * k
+            copies = max(1, min(8, math.ceil(2 * L2_BYTES / per_copy)))
+            a, bs, sa, sb, bias = make(m, n, k, bias=with_bias, copies=copies)
+            out = torch.empty(m, n, dtype=torch.bfloat16, device="cuda")
+            flops = 2.0 * m * n * k
+            row = {"m": m, "n": n, "k": k, "pick": gemm.int8_scaled_mm_pick_config(m, n, k), "configs": {}}
+
+            def t(fns):
+                try:
+                    return time_calls(fns)
+                except Exception as exc:  # noqa: BLE001
+                    torch.cuda.synchronize()
+                    return f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}"
+
+            row["ours_us"] = t([lambda b=b: gemm.int8_scaled_mm(a, b, sa, sb, torch.bfloat16, bias, out=out) for b in bs])
+            for cid, name in enumerate(configs):
+                row["configs"][name] = t(
+                    [lambda b=b, cid=cid: torch.ops.qbench_ext.int8_scaled_mm_config(out, a, b, sa.reshape(-1), sb, bias, cid)
+                     for b in bs])
+            if vllm_op is not None:
+                row["vllm_us"] = t([lambda b=b: vllm_op(out, a, b, sa, sb, bias) for b in bs])
+            row["int_mm_us"] = t([lambda b=b: torch._int_mm(a, b) for b in bs])
+
+            def fmt(v):
+                return f"{v:8.1f} ({flops / v / 1e6:5.0f})" if isinstance(v, float) else f"{'n/a':>16}"
+
+            timed = {c: v for c, v in row["configs"].items() if isinstance(v, float)}
+            best = min(timed, key=timed.get) if timed else None
+            row["best_config"] = best
+            ratio = (f"{row['ours_us'] / row['vllm_us']:9.2f}"
+                     if isinstance(row.get("vllm_us"), float) and isinstance(row["ours_us"], float) else f"{'':>9}")
+            print(f"{m:6d} {n:6d} {k:6d} | {fmt(row['ours_us'])} {row['pick']:4d} | {fmt(row.get('vllm_us'))} {ratio} | "
+                  f"{fmt(row['int_mm_us'])} | {best} {timed.get(best, float('nan')):.1f}", flush=True)
+            results.append(row)
+            del a, bs, out
+    return results
+
+
+def summarize(configs, results):
+    print("\n== every configuration, us per call (x = failed) ==")
+    short = [f"c{i}" for i in range(len(configs))]
+    for i, name in enumerate(configs):
+        print(f"  c{i} = {name}")
+    print(f"{'M':>6} {'N':>6} {'K':>6} " + " ".join(f"{s:>8}" for s in short))
+    for r in results:
+        cells = [r["configs"][c] for c in configs]
+        print(f"{r['m']:6d} {r['n']:6d} {r['k']:6d} " +
+              " ".join(f"{v:8.1f}" if isinstance(v, float) else f"{'x':>8}" for v in cells))
+    print("\n== per M: configuration with the smallest geometric-mean slowdown vs the per-shape best ==")
+    for m in sorted({r["m"] for r in results}):
+        rows = [r for r in results if r["m"] == m]
+        score = {}
+        for c in configs:
+            vals = []
+            for r in rows:
+                timed = [v for v in r["configs"].values() if isinstance(v, float)]
+                v = r["configs"][c]
+                if not isinstance(v, float) or not timed:
+                    vals = None
+                    break
+                vals.append(math.log(v / min(timed)))
+            if vals:
+                score[c] = math.exp(sum(vals) / len(vals))
+        ranked = sorted(score, key=score.get)[:3]
+        pick = configs[rows[0]["pick"]]
+        print(f"  M={m:6d}: " + ", ".join(f"{c} x{score[c]:.3f}" for c in ranked) +
+              f"   (table picks {pick} x{score.get(pick, float('nan')):.3f})")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--json", help="write all results to this file")
+    ap.add_argument("--quick", action="store_true", help="fewer M values, for a smoke run")
+    ap.add_argument("--bias", action="store_true", help="time with a bias")
+    ap.add_argument("--no-correctness", action="store_true")
+    args = ap.parse_args()
+    if not torch.cuda.is_available():
+        print("needs a CUDA GPU")
+        return 2
+    prop = torch.cuda.get_device_properties(0)
+    print(f"device: {prop.name}, sm_{prop.major}{prop.minor}, {prop.multi_processor_count} SMs; torch {torch.__version__}")
+    configs = gemm.int8_scaled_mm_configs()
+    t0 = time.time()
+    ok = True if args.no_correctness else check_correctness(configs)
+    print(f"correctness: {'PASS' if ok else 'FAIL'} ({time.time() - t0:.0f} s)")
+    vllm_op = load_vllm()
+    ms = [1, 16, 128, 1024, 8192] if args.quick else MS
+    t0 = time.time()
+    results = bench(configs, ms, LLAMA_NK, args.bias, vllm_op)
+    summarize(configs, results)
+    print(f"timing took {time.time() - t0:.0f} s")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"device": prop.name, "configs": configs, "correct": ok, "results": results}, f, indent=1)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

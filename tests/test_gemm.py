@@ -1,0 +1,344 @@
+"""Tests of the INT8 scaled GEMM (qbench_ext.gemm.int8_scaled_mm) and its reference.
+
+CPU tests: argument validation, the reference on hand-computed cases, the config table.
+GPU tests (marked `gpu`, skipped without an sm90 GPU): random shapes against the exact
+reference (to within one unit in the last place of the output dtype), every kernel
+configuration, CUDA graphs, torch.compile, opcheck.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+
+from qbench_ext import gemm, reference_gemm
+
+HAS_SM90 = torch.cuda.is_available() and torch.cuda.get_device_capability()[0] == 9
+gpu = pytest.mark.gpu
+needs_sm90 = pytest.mark.skipif(not HAS_SM90, reason="needs an sm90 (H100/H200) GPU")
+
+OUT_DTYPES = (torch.bfloat16, torch.float16)
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers
+
+
+def ulp_of(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    return reference_gemm.ulp(x, dtype)
+
+
+def assert_matches_reference(out: torch.Tensor, exact: torch.Tensor, max_off_by_one: float = 1e-3) -> None:
+    """out equals the exact result (float64) rounded to out.dtype, up to one ulp; and all but a
+    tiny fraction of the elements (rounding ties of the fp32 epilogue, about 1e-4 of them for
+    fp16) match exactly."""
+    assert out.shape == exact.shape, (out.shape, exact.shape)
+    assert not out.isnan().any(), "NaN in the output (unwritten elements?)"
+    ref = exact.to(out.dtype)
+    o, r = out.to(torch.float64), ref.to(torch.float64)
+    same = o == r
+    ok = same | ((o - r).abs() <= ulp_of(ref, out.dtype))
+    if not bool(ok.all()):
+        bad = (~ok).nonzero()[:5].tolist()
+        raise AssertionError(
+            f"{int((~ok).sum())} of {ok.numel()} elements off by more than one ulp; first at {bad}: "
+            f"out {[o[tuple(i)].item() for i in bad]} vs ref {[r[tuple(i)].item() for i in bad]}"
+        )
+    n_off = int((~same).sum())
+    assert n_off <= max(2, max_off_by_one * same.numel()), f"{n_off} of {same.numel()} elements are one ulp off"
+
+
+def make_inputs(m, n, k, *, per_token, per_channel, with_bias, out_dtype, device, seed=0, lead=None):
+    g = torch.Generator(device=device).manual_seed(seed)
+    a = torch.randint(-128, 128, (m, k), dtype=torch.int8, generator=g, device=device)
+    w = torch.randint(-128, 128, (n, k), dtype=torch.int8, generator=g, device=device)
+    sa = (torch.rand((m, 1) if per_token else (1, 1), generator=g, device=device) + 0.5) * 1e-3
+    sb = (torch.rand((n,) if per_channel else (1,), generator=g, device=device) + 0.5) * 1e-3
+    bias = (torch.randn(n, generator=g, device=device) * 4).to(out_dtype) if with_bias else None
+    if lead is not None:
+        a = a.reshape(*lead, k)
+    return a, w.t(), sa, sb, bias  # b = w.t(): (K, N) column-major
+
+
+VARIANTS = list(itertools.product((False, True), (False, True), (False, True), OUT_DTYPES))
+# (per_token, per_channel, with_bias, out_dtype): 16 combinations
+
+
+def run_and_check(m, n, k, variant, configs=(None,), seed=0):
+    """Runs the dispatcher (config None) or forced configs on NaN-poisoned outputs and checks
+    each against the exact reference. Returns the outputs."""
+    per_token, per_channel, with_bias, out_dtype = variant
+    a, b, sa, sb, bias = make_inputs(
+        m, n, k, per_token=per_token, per_channel=per_channel, with_bias=with_bias, out_dtype=out_dtype,
+        device="cuda", seed=seed,
+    )
+    exact = reference_gemm.int8_scaled_mm_exact(a, b, sa, sb, bias)
+    outs = []
+    for config in configs:
+        out = torch.full((m, n), float("nan"), dtype=out_dtype, device="cuda")  # poisoned
+        if config is None:
+            res = gemm.int8_scaled_mm(a, b, sa, sb, out_dtype=out_dtype, bias=bias, out=out)
+        else:
+            res = gemm._int8_scaled_mm_config(a, b, sa, sb, config, out_dtype=out_dtype, bias=bias, out=out)
+        assert res is out
+        try:
+            assert_matches_reference(out, exact)
+        except AssertionError as exc:
+            raise AssertionError(f"config {config}: {exc}") from None
+        outs.append(out)
+    return outs
+
+
+# --------------------------------------------------------------------------------------------
+# CPU: the reference
+
+
+def test_reference_hand_computed():
+    a = torch.tensor([[1, 2, 3], [-4, 5, -6]], dtype=torch.int8)  # (M=2, K=3)
+    w = torch.tensor([[1, 0, -1], [2, 2, 2]], dtype=torch.int8)  # (N=2, K=3)
+    # a @ w.t() = [[1 - 3, 2 + 4 + 6], [-4 + 6, -8 + 10 - 12]] = [[-2, 12], [2, -10]]
+    sa = torch.tensor([[0.5], [2.0]])
+    sb = torch.tensor([1.0, 0.25])
+    bias = torch.tensor([1.0, -1.0], dtype=torch.bfloat16)
+    out = reference_gemm.int8_scaled_mm(a, w.t(), sa, sb, torch.bfloat16, bias)
+    expected = torch.tensor([[-2 * 0.5 * 1 + 1, 12 * 0.5 * 0.25 - 1], [2 * 2 * 1 + 1, -10 * 2 * 0.25 - 1]])
+    assert out.dtype == torch.bfloat16
+    assert torch.equal(out, expected.to(torch.bfloat16))  # [[0, 0.5], [5, -6]]
+    # per-tensor scales, no bias, fp16
+    out = reference_gemm.int8_scaled_mm(a, w.t(), torch.tensor(0.5), torch.tensor([3.0]), torch.float16)
+    assert torch.equal(out, torch.tensor([[-3.0, 18.0], [3.0, -15.0]], dtype=torch.float16))
+
+
+def test_reference_is_exact_for_large_sums():
+    # 127 * 127 * 4096 = 66064384 > 2^24: float32 could not hold the sum exactly.
+    k = 4096
+    a = torch.full((1, k), 127, dtype=torch.int8)
+    w = torch.full((1, k), 127, dtype=torch.int8)
+    a[0, 0] = 126  # 66064384 - 127 = 66064257, odd: not representable in float32
+    exact = reference_gemm.int8_scaled_mm_exact(a, w.t(), torch.ones(1), torch.ones(1))
+    assert exact.dtype == torch.float64 and exact.item() == 66064257
+
+
+def test_reference_keeps_leading_dims_and_rounds_once():
+    a = torch.ones(2, 3, 16, dtype=torch.int8)
+    w = torch.ones(32, 16, dtype=torch.int8)
+    out = reference_gemm.int8_scaled_mm(a, w.t(), torch.full((6, 1), 1 / 3), torch.ones(1), torch.float16)
+    assert out.shape == (2, 3, 32)
+    # 16 / 3 in fp64, rounded once to fp16
+    assert torch.equal(out, torch.full((2, 3, 32), 16 / 3, dtype=torch.float64).to(torch.float16))
+
+
+def test_ulp_helper():
+    x = torch.tensor([1.0, 1.5, 2.0, 0.0, -3.0], dtype=torch.bfloat16)
+    assert ulp_of(x, torch.bfloat16).tolist() == [2**-7, 2**-7, 2**-6, 2**-133, 2**-6]
+    x = torch.tensor([1.0, 65504.0, 2**-20], dtype=torch.float16)
+    assert ulp_of(x, torch.float16).tolist() == [2**-10, 32.0, 2**-24]
+
+
+def test_match_check_rejects_two_ulps():
+    exact = torch.tensor([1.0, 2.0], dtype=torch.float64)
+    good = torch.tensor([1.0 + 2**-7, 2.0], dtype=torch.bfloat16)
+    assert_matches_reference(good, exact, max_off_by_one=1.0)
+    bad = torch.tensor([1.0 + 2**-6, 2.0], dtype=torch.bfloat16)
+    with pytest.raises(AssertionError, match="more than one ulp"):
+        assert_matches_reference(bad, exact, max_off_by_one=1.0)
+
+
+def test_compare_to_exact():
+    exact = torch.tensor([1.0, 2.0, 2.0, 3.0], dtype=torch.float64)
+    out = torch.tensor([1.0, 2.0 + 2**-6, 2.0 + 2**-5, float("nan")], dtype=torch.bfloat16)  # 0, 1, 2 ulps, NaN
+    r = reference_gemm.compare_to_exact(out, exact)
+    assert r == {"nan": 1, "beyond_one_ulp": 2, "frac_differ": 0.75}
+
+
+# --------------------------------------------------------------------------------------------
+# CPU: argument validation (the checks run before the GPU is needed)
+
+
+def _args(m=4, n=32, k=64, **kw):
+    a = torch.zeros(m, k, dtype=torch.int8)
+    b = torch.zeros(n, k, dtype=torch.int8).t()
+    args = dict(a=a, b=b, scale_a=torch.ones(1), scale_b=torch.ones(1))
+    args.update(kw)
+    return args
+
+
+@pytest.mark.parametrize(
+    "kw, error, message",
+    [
+        (dict(a=torch.zeros(4, 64, dtype=torch.uint8)), TypeError, "a must be int8"),
+        (dict(a=torch.zeros(4, 64)), TypeError, "a must be int8"),
+        (dict(b=torch.zeros(64, 32, dtype=torch.int16)), TypeError, "b must be int8"),
+        (dict(scale_a=torch.ones(1, dtype=torch.float64)), TypeError, "scale_a must be float32"),
+        (dict(scale_b=torch.ones(1, dtype=torch.bfloat16)), TypeError, "scale_b must be float32"),
+        (dict(out_dtype=torch.float32), TypeError, "out_dtype must be"),
+        (dict(a=[[1]]), TypeError, "a must be a torch.Tensor"),
+        (dict(a=torch.zeros(64, dtype=torch.int8)), ValueError, "a must have at least 2 dims"),
+        (dict(b=torch.zeros(2, 64, 32, dtype=torch.int8)), ValueError, "b must be 2-D"),
+        (dict(b=torch.zeros(32, 48, dtype=torch.int8).t()), ValueError, "must equal b's first dim K"),
+        (dict(a=torch.zeros(4, 40, dtype=torch.int8), b=torch.zeros(32, 40, dtype=torch.int8).t()),
+         ValueError, "K and N must be multiples of 16"),
+        (dict(b=torch.zeros(40, 64, dtype=torch.int8).t()), ValueError, "K and N must be multiples of 16"),
+        (dict(a=torch.zeros(64, 4, dtype=torch.int8).t()), ValueError, "a must be row-major"),
+        (dict(b=torch.zeros(64, 32, dtype=torch.int8)), ValueError, "b must be column-major"),
+        (dict(b=torch.zeros(32, 72, dtype=torch.int8)[:, :64].t()), ValueError, "b's column stride"),
+        (dict(scale_a=torch.ones(3)), ValueError, "scale_a must have 1 .* or M = 4"),
+        (dict(scale_b=torch.ones(31)), ValueError, "scale_b must have 1 .* or N = 32"),
+        (dict(bias=torch.zeros(32)), TypeError, "bias must have out_dtype"),
+        (dict(bias=torch.zeros(16, dtype=torch.bfloat16)), ValueError, r"bias must have shape \(N,\)"),
+        (dict(out=torch.zeros(4, 32, dtype=torch.float16)), TypeError, "out must have out_dtype"),
+        (dict(out=torch.zeros(4, 16, dtype=torch.bfloat16)), ValueError, "out must have shape"),
+        (dict(out=torch.zeros(32, 4, dtype=torch.bfloat16).t()), ValueError, "out must be contiguous"),
+    ],
+)
+def test_validation_errors(kw, error, message):
+    with pytest.raises(error, match=message):
+        gemm.int8_scaled_mm(**_args(**kw))
+
+
+def test_cpu_tensors_need_a_gpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(RuntimeError, match="need a CUDA GPU"):
+        gemm.int8_scaled_mm(**_args())
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    with pytest.raises(ValueError, match="a must be a CUDA tensor"):
+        gemm.int8_scaled_mm(**_args())
+
+
+def test_config_table():
+    names = gemm.int8_scaled_mm_configs()
+    assert len(names) >= 4 and len(set(names)) == len(names)
+    assert all(n.startswith("sm90_") for n in names)
+    for m in (1, 7, 16, 17, 33, 64, 65, 100, 128, 129, 256, 257, 1000, 4096, 100000):
+        for n, k in ((16, 16), (4096, 4096), (28672, 4096), (4096, 14336)):
+            assert 0 <= gemm.int8_scaled_mm_pick_config(m, n, k) < len(names)
+    # Decode sizes swap A and B.
+    assert "swap" in names[gemm.int8_scaled_mm_pick_config(1, 4096, 4096)]
+
+
+# --------------------------------------------------------------------------------------------
+# GPU
+
+GPU_MS = (1, 7, 16, 33, 64, 100, 128, 256, 1000, 4096)
+GPU_NKS = ((16, 16), (208, 48), (128, 4096), (6144, 128), (4096, 14336))
+
+
+@gpu
+@needs_sm90
+@pytest.mark.parametrize("n, k", GPU_NKS)
+@pytest.mark.parametrize("m", GPU_MS)
+def test_gpu_random_shapes(m, n, k):
+    # Two of the 16 (scales, bias, dtype) variants per shape, rotating so that every variant
+    # meets every M and (N, K) column.
+    i = GPU_MS.index(m) + 3 * GPU_NKS.index((n, k))
+    for j in (i % 16, (i + 8) % 16):
+        run_and_check(m, n, k, VARIANTS[j], seed=1000 * m + n + k + j)
+
+
+@gpu
+@needs_sm90
+@pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: str(v))
+@pytest.mark.parametrize("m, n, k", [(33, 208, 48), (1000, 1040, 1008)])
+def test_gpu_all_variants(m, n, k, variant):
+    run_and_check(m, n, k, variant)
+
+
+@gpu
+@needs_sm90
+@pytest.mark.parametrize("m, n, k", [(1, 4096, 4096), (7, 208, 48), (100, 6144, 128), (300, 1040, 1008),
+                                     (4096, 4096, 14336)])
+def test_gpu_every_config_matches(m, n, k):
+    """Each configuration of the table, forced, on shapes of every bucket: correct, and
+    bit-identical to each other (same int32 sums, same fp32 epilogue)."""
+    variant = (True, True, True, torch.bfloat16)
+    outs = run_and_check(m, n, k, variant, configs=range(len(gemm.int8_scaled_mm_configs())))
+    for c, o in enumerate(outs[1:], 1):
+        assert torch.equal(o, outs[0]), f"config {c} differs from config 0"
+
+
+@gpu
+@needs_sm90
+def test_gpu_leading_dims_and_empty():
+    a, b, sa, sb, bias = make_inputs(6, 32, 64, per_token=True, per_channel=True, with_bias=True,
+                                     out_dtype=torch.bfloat16, device="cuda", lead=(2, 3))
+    out = gemm.int8_scaled_mm(a, b, sa, sb, torch.bfloat16, bias)
+    assert out.shape == (2, 3, 32)
+    assert_matches_reference(out, reference_gemm.int8_scaled_mm_exact(a, b, sa, sb, bias))
+    empty = gemm.int8_scaled_mm(a[:0], b, sa[:0], sb, torch.float16)
+    assert empty.shape == (0, 3, 32) and empty.dtype == torch.float16
+    # K = 0: an empty sum, out = bias
+    a0 = torch.zeros(5, 0, dtype=torch.int8, device="cuda")
+    b0 = torch.zeros(32, 0, dtype=torch.int8, device="cuda").t()
+    out = gemm.int8_scaled_mm(a0, b0, torch.ones(1, device="cuda"), torch.ones(1, device="cuda"),
+                              torch.bfloat16, bias)
+    assert torch.equal(out, bias.expand(5, 32))
+
+
+@gpu
+@needs_sm90
+def test_gpu_strided_rows_and_misalignment():
+    a, b, sa, sb, _ = make_inputs(64, 128, 256, per_token=True, per_channel=False, with_bias=False,
+                                  out_dtype=torch.bfloat16, device="cuda")
+    wide = torch.zeros(64, 320, dtype=torch.int8, device="cuda")
+    wide[:, :256] = a
+    out = gemm.int8_scaled_mm(wide[:, :256], b, sa, sb)  # row stride 320
+    assert torch.equal(out, gemm.int8_scaled_mm(a, b, sa, sb))
+    misaligned = wide.view(-1)[1 : 1 + 64 * 256].view(64, 256)  # data pointer 1 byte off
+    with pytest.raises(ValueError, match="a must be 16-byte aligned"):
+        gemm.int8_scaled_mm(misaligned, b, sa, sb)
+    # The C++ op checks too (direct torch.ops calls skip the Python checks).
+    out = torch.empty(64, 128, dtype=torch.bfloat16, device="cuda")
+    with pytest.raises(ValueError, match="column-major"):
+        torch.ops.qbench_ext.int8_scaled_mm(out, a, b.t().contiguous().t().contiguous(), sa, sb, None)
+    with pytest.raises(ValueError, match="multiples of 16"):
+        torch.ops.qbench_ext.int8_scaled_mm(out[:, :120], a[:, :120], b[:120, :120], sa, sb[:1], None)
+
+
+@gpu
+@needs_sm90
+@pytest.mark.parametrize("m", [1, 48, 512])
+def test_gpu_cuda_graph(m):
+    a, b, sa, sb, bias = make_inputs(m, 4096, 4096, per_token=True, per_channel=True, with_bias=True,
+                                     out_dtype=torch.bfloat16, device="cuda")
+    expected = gemm.int8_scaled_mm(a, b, sa, sb, torch.bfloat16, bias)
+    out = torch.full_like(expected, float("nan"))
+    s = torch.cuda.Stream()
+    s.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(s):  # warm-up outside the capture
+        gemm.int8_scaled_mm(a, b, sa, sb, torch.bfloat16, bias, out=out)
+    torch.cuda.current_stream().wait_stream(s)
+    graph = torch.cuda.CUDAGraph()
+    out.fill_(float("nan"))
+    with torch.cuda.graph(graph):
+        gemm.int8_scaled_mm(a, b, sa, sb, torch.bfloat16, bias, out=out)
+    for _ in range(2):
+        out.fill_(float("nan"))
+        graph.replay()
+        torch.cuda.synchronize()
+        assert torch.equal(out, expected)
+
+
+@gpu
+@needs_sm90
+def test_gpu_torch_compile():
+    a, b, sa, sb, bias = make_inputs(100, 256, 512, per_token=True, per_channel=True, with_bias=True,
+                                     out_dtype=torch.float16, device="cuda")
+
+    def f(a, b, sa, sb, bias):
+        return gemm.int8_scaled_mm(a, b, sa, sb, torch.float16, bias) * 2
+
+    compiled = torch.compile(f, fullgraph=True)
+    assert torch.equal(compiled(a, b, sa, sb, bias), f(a, b, sa, sb, bias))
+
+
+@gpu
+@needs_sm90
+def test_gpu_opcheck():
+    a, b, sa, sb, bias = make_inputs(33, 256, 512, per_token=True, per_channel=False, with_bias=True,
+                                     out_dtype=torch.bfloat16, device="cuda")
+    out = torch.empty(33, 256, dtype=torch.bfloat16, device="cuda")
+    torch.library.opcheck(torch.ops.qbench_ext.int8_scaled_mm.default, (out, a, b, sa.reshape(-1), sb, bias))
+    torch.library.opcheck(torch.ops.qbench_ext.int8_scaled_mm_config.default,
+                          (out, a, b, sa.reshape(-1), sb, None, 0))
