@@ -78,7 +78,7 @@ def check_correctness(configs) -> bool:
                     print(f"  FAIL M={m} N={n} K={k} {name}: {type(exc).__name__}: {exc}")
                     ok = False
                     continue
-                r = reference_gemm.compare_to_exact(out, exact)
+                r = reference_gemm.compare_to_exact(out, exact, bias)
                 bad = r["nan"] > 0 or r["beyond_one_ulp"] > 0 or r["frac_differ"] * m * n > max(2, 1e-3 * m * n)
                 if bad:
                     ok = False

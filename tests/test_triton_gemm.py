@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from qbench_ext.reference_gemm import int8_scaled_mm_exact
+from qbench_ext.reference_gemm import compare_to_exact, int8_scaled_mm_exact
 from qbench_ext.triton_ref.int8_scaled_mm import int8_scaled_mm
 
 
@@ -80,26 +80,11 @@ def gpu_test(f):
     return pytest.mark.gpu(pytest.mark.usefixtures("cuda")(f))
 
 
-_MANTISSA_BITS = {torch.bfloat16: 7, torch.float16: 10}
-_MIN_EXPONENT = {torch.bfloat16: -126, torch.float16: -14}
-
-
-def _ulp(exact: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """One unit in the last place of `dtype` at the magnitude of `exact` (float64)."""
-    e = torch.floor(torch.log2(exact.abs().clamp_min(2.0**-140)))
-    e = e.clamp_min(_MIN_EXPONENT[dtype])  # subnormals share the smallest binade's ulp
-    return torch.exp2(e - _MANTISSA_BITS[dtype])
-
-
 def _check(out, a, b, scale_a, scale_b, bias, out_dtype):
     exact = int8_scaled_mm_exact(a, b, scale_a, scale_b, bias)
     assert out.dtype == out_dtype and out.shape == exact.shape
-    err = (out.double() - exact).abs()
-    bad = err > _ulp(exact, out_dtype)
-    assert not bad.any(), (
-        f"{int(bad.sum())} elements off by more than one ulp; worst "
-        f"{float((err / _ulp(exact, out_dtype)).max()):.2f} ulp"
-    )
+    result = compare_to_exact(out, exact, bias)
+    assert result["nan"] == 0 and result["beyond_one_ulp"] == 0, result
 
 
 def _scales(m, n, per_token, per_channel, gen):

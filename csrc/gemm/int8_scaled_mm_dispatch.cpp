@@ -44,13 +44,15 @@ constexpr int kNumConfigs = static_cast<int>(sizeof(kConfigs) / sizeof(kConfigs[
 // ------------------------------------------------------------------------------------------
 // The dispatch table: the first rule with M <= max_m (and N >= min_n) wins.
 //
-// Starting points, to be tuned on the GPU (scripts/gpu_check_gemm.py times every config):
-//  - M <= 64 (decode): swap A and B so the tokens are the tile's narrow N side (16/32/64) and
-//    the weight's N the 128-row side; stream-K spreads the K loop over all SMs, since N / 128
-//    tiles alone would leave most SMs idle while the weight streams in.
-//  - 64 < M <= 128: 64x128 pingpong tiles (M is 2 tiles; the 2x1 cluster shares B).
-//  - 128 < M <= 256: 128x128 pingpong tiles.
-//  - M > 256: 128x256 cooperative tiles, the 2x1 cluster multicasting B; compute-bound.
+// Chosen from scripts/gpu_check_gemm.py on an H200 (2026-11-22; every config timed on the
+// Llama-3.1-8B shapes, the rule per M bucket is the config with the smallest geometric-mean
+// slowdown against the per-shape best):
+//  - M <= 64 (decode): swap A and B so the tokens are the tile's narrow N side, stream-K
+//    spreading the K loop over all SMs; 16-wide tiles, except 64-wide on wide weights
+//    (N >= 16384) past M = 16.
+//  - 64 < M <= 256: 64x128 pingpong tiles, the 2x1 cluster sharing B.
+//  - 256 < M <= 4096: 128x128 pingpong tiles.
+//  - M > 4096: 128x256 cooperative tiles, the 2x1 cluster multicasting B.
 struct Rule {
   int64_t max_m;
   int64_t min_n;
@@ -60,12 +62,12 @@ struct Rule {
 constexpr int64_t kAnyM = std::numeric_limits<int64_t>::max();
 
 constexpr Rule kRules[] = {
-    {16, 0, 5},     // sm90_swap_128x16x128_c1x1_coop_sk
-    {32, 0, 6},     // sm90_swap_128x32x128_c1x1_coop_sk
-    {64, 0, 7},     // sm90_swap_128x64x128_c1x1_coop_sk
-    {128, 0, 3},    // sm90_64x128x128_c2x1_pingpong
-    {256, 0, 2},    // sm90_128x128x128_c2x1_pingpong
-    {kAnyM, 0, 0},  // sm90_128x256x128_c2x1_coop
+    {16, 0, 5},       // sm90_swap_128x16x128_c1x1_coop_sk
+    {64, 16384, 7},   // sm90_swap_128x64x128_c1x1_coop_sk
+    {64, 0, 5},       // sm90_swap_128x16x128_c1x1_coop_sk
+    {256, 0, 3},      // sm90_64x128x128_c2x1_pingpong
+    {4096, 0, 2},     // sm90_128x128x128_c2x1_pingpong
+    {kAnyM, 0, 0},    // sm90_128x256x128_c2x1_coop
 };
 
 int pick_config(int64_t m, int64_t n, int64_t /*k*/) {
