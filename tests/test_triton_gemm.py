@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from qbench_ext.reference_gemm import compare_to_exact, int8_scaled_mm_exact
+from qbench_ext.reference_gemm import compare_to_exact, int8_scaled_mm_exact, ulp
 from qbench_ext.triton_ref.int8_scaled_mm import int8_scaled_mm
 
 
@@ -169,4 +169,4 @@ def test_matches_cutlass_op(seed):
         t = int8_scaled_mm(a, b, sa, sb)
         c = cutlass_mm(a, b, sa, sb)
         exact = int8_scaled_mm_exact(a, b, sa, sb)
-        assert ((t.double() - c.double()).abs() <= 2 * _ulp(exact, torch.bfloat16)).all()
+        assert ((t.double() - c.double()).abs() <= 2 * ulp(exact, torch.bfloat16)).all()
