@@ -5,6 +5,7 @@ lay their outputs out the same way."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -108,3 +109,58 @@ def plan_group_quant(
         s = torch.empty(*lead, ng, dtype=torch.float32, device=x.device)
         s2d = s.view(m, ng)
     return GroupQuantPlan(x2d=x2d, q=q, s=s, q2d=q.view(m, k), s2d=s2d, group_size=group_size)
+
+
+def group_quantizers(
+    quantize: Callable[[GroupQuantPlan, torch.dtype, bool, float], None], implementation: str, module: str
+):
+    """The public pair (per_token_group_quant_fp8, per_token_group_quant_int8) of one
+    implementation: `quantize(plan, q_dtype, use_ue8m0, eps)` fills plan.q2d and plan.s2d.
+    The signatures, the argument checks and the output allocation are written once, here."""
+
+    def per_token_group_quant_fp8(
+        x: torch.Tensor,
+        group_size: int,
+        *,
+        column_major_scales: bool = False,
+        use_ue8m0: bool = False,
+        tma_aligned_scales: bool = False,
+        eps: float = 1e-10,
+        out_q: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        plan = plan_group_quant(
+            x,
+            group_size,
+            FP8_DTYPE,
+            column_major_scales=column_major_scales,
+            tma_aligned_scales=tma_aligned_scales,
+            eps=eps,
+            out_q=out_q,
+        )
+        quantize(plan, FP8_DTYPE, use_ue8m0, eps)
+        return plan.q, plan.s
+
+    def per_token_group_quant_int8(
+        x: torch.Tensor, group_size: int, *, eps: float = 1e-10, out_q: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        plan = plan_group_quant(
+            x, group_size, torch.int8, column_major_scales=False, tma_aligned_scales=False, eps=eps, out_q=out_q
+        )
+        quantize(plan, torch.int8, False, eps)
+        return plan.q, plan.s
+
+    per_token_group_quant_fp8.__doc__ = (
+        f"{implementation}: quantizes x (..., K) to FP8 e4m3 in groups of `group_size` along K.\n\n"
+        "Returns (q, s): q of x's shape in float8_e4m3fn, s fp32 of shape (..., K / group_size),\n"
+        "row-major, column-major (column_major_scales) or with the column stride padded to a\n"
+        "multiple of 4 (tma_aligned_scales); use_ue8m0 rounds scales up to powers of two.\n"
+        "qbench_ext.reference states the exact specification."
+    )
+    per_token_group_quant_int8.__doc__ = (
+        f"{implementation}: quantizes x (..., K) to INT8 in groups of `group_size` along K\n"
+        "(row-major fp32 scales). qbench_ext.reference states the exact specification."
+    )
+    for fn in (per_token_group_quant_fp8, per_token_group_quant_int8):
+        fn.__module__ = module
+        fn.__qualname__ = fn.__name__
+    return per_token_group_quant_fp8, per_token_group_quant_int8

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import torch
 
-from ._group_quant_args import FP8_DTYPE, FP8_MAX, INT8_MAX, plan_group_quant
+from ._group_quant_args import FP8_DTYPE, FP8_MAX, INT8_MAX, GroupQuantPlan, group_quantizers
 
 
 def ceil_pow2(s: torch.Tensor) -> torch.Tensor:
@@ -42,18 +42,9 @@ def _group_scales(xg: torch.Tensor, eps: float, qmax: float) -> torch.Tensor:
     return amax / torch.full_like(amax, qmax)
 
 
-def _quantize(x, group_size, q_dtype, column_major_scales, use_ue8m0, tma_aligned_scales, eps, out_q):
-    plan = plan_group_quant(
-        x,
-        group_size,
-        q_dtype,
-        column_major_scales=column_major_scales,
-        tma_aligned_scales=tma_aligned_scales,
-        eps=eps,
-        out_q=out_q,
-    )
+def _quantize(plan: GroupQuantPlan, q_dtype: torch.dtype, use_ue8m0: bool, eps: float) -> None:
     m, k = plan.x2d.shape
-    xg = plan.x2d.float().reshape(m, k // group_size, group_size)
+    xg = plan.x2d.float().reshape(m, k // plan.group_size, plan.group_size)
     if q_dtype == FP8_DTYPE:
         s = _group_scales(xg, eps, FP8_MAX)
         if use_ue8m0:
@@ -66,29 +57,6 @@ def _quantize(x, group_size, q_dtype, column_major_scales, use_ue8m0, tma_aligne
         q = v.round().clamp(-128, 127).to(torch.int8)
     plan.q2d.copy_(q.reshape(m, k))
     plan.s2d.copy_(s)
-    return plan.q, plan.s
 
 
-def per_token_group_quant_fp8(
-    x: torch.Tensor,
-    group_size: int,
-    *,
-    column_major_scales: bool = False,
-    use_ue8m0: bool = False,
-    tma_aligned_scales: bool = False,
-    eps: float = 1e-10,
-    out_q: torch.Tensor | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Reference FP8 per-token-group quantization (see the module docstring)."""
-    return _quantize(x, group_size, FP8_DTYPE, column_major_scales, use_ue8m0, tma_aligned_scales, eps, out_q)
-
-
-def per_token_group_quant_int8(
-    x: torch.Tensor,
-    group_size: int,
-    *,
-    eps: float = 1e-10,
-    out_q: torch.Tensor | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Reference INT8 per-token-group quantization (see the module docstring)."""
-    return _quantize(x, group_size, torch.int8, False, False, False, eps, out_q)
+per_token_group_quant_fp8, per_token_group_quant_int8 = group_quantizers(_quantize, "Reference", __name__)

@@ -12,7 +12,7 @@ import triton
 import triton.language as tl
 from triton.language.extra import libdevice
 
-from .._group_quant_args import FP8_DTYPE, FP8_MAX, INT8_MAX, plan_group_quant
+from .._group_quant_args import FP8_DTYPE, FP8_MAX, INT8_MAX, GroupQuantPlan, group_quantizers
 from .._ops import require_cuda
 
 # Elements each program handles: enough bytes in flight per program for large tensors, while
@@ -26,7 +26,6 @@ def _per_token_group_quant_kernel(
     q_ptr,
     s_ptr,
     num_groups,
-    rows,
     groups_per_row,
     x_row_stride,
     q_row_stride,
@@ -38,16 +37,12 @@ def _per_token_group_quant_kernel(
     GROUPS_PER_PROGRAM: tl.constexpr,
     IS_FP8: tl.constexpr,
     USE_UE8M0: tl.constexpr,
-    COLUMN_ORDER: tl.constexpr,
 ):
     group = tl.program_id(0).to(tl.int64) * GROUPS_PER_PROGRAM + tl.arange(0, GROUPS_PER_PROGRAM)
     in_range = group < num_groups
-    if COLUMN_ORDER:
-        row = group % rows
-        col_group = group // rows
-    else:
-        row = group // groups_per_row
-        col_group = group % groups_per_row
+    # Groups are numbered along rows (streaming through x and q) for every scale layout.
+    row = group // groups_per_row
+    col_group = group % groups_per_row
     cols = col_group[:, None] * GROUP_SIZE + tl.arange(0, GROUP_SIZE)[None, :]
     x = tl.load(x_ptr + row[:, None] * x_row_stride + cols, mask=in_range[:, None], other=0.0)
     x = x.to(tl.float32)
@@ -73,30 +68,20 @@ def _per_token_group_quant_kernel(
     tl.store(s_ptr + row * s_row_stride + col_group * s_col_stride, scale, mask=in_range)
 
 
-def _run(x, group_size, q_dtype, column_major_scales, use_ue8m0, tma_aligned_scales, eps, out_q):
-    plan = plan_group_quant(
-        x,
-        group_size,
-        q_dtype,
-        column_major_scales=column_major_scales,
-        tma_aligned_scales=tma_aligned_scales,
-        eps=eps,
-        out_q=out_q,
-    )
-    require_cuda(x, "x")
+def _quantize(plan: GroupQuantPlan, q_dtype: torch.dtype, use_ue8m0: bool, eps: float) -> None:
+    require_cuda(plan.x2d, "x")
     m, k = plan.x2d.shape
+    group_size = plan.group_size
     num_groups = m * (k // group_size)
     if num_groups == 0:
-        return plan.q, plan.s
+        return
     groups_per_program = max(1, _ELEMS_PER_PROGRAM // group_size)
-    grid = (triton.cdiv(num_groups, groups_per_program),)
     is_fp8 = q_dtype == FP8_DTYPE
-    _per_token_group_quant_kernel[grid](
+    _per_token_group_quant_kernel[(triton.cdiv(num_groups, groups_per_program),)](
         plan.x2d,
         plan.q2d,
         plan.s2d,
         num_groups,
-        m,
         k // group_size,
         plan.x2d.stride(0),
         plan.q2d.stride(0),
@@ -108,32 +93,8 @@ def _run(x, group_size, q_dtype, column_major_scales, use_ue8m0, tma_aligned_sca
         GROUPS_PER_PROGRAM=groups_per_program,
         IS_FP8=is_fp8,
         USE_UE8M0=use_ue8m0,
-        COLUMN_ORDER=column_major_scales,
         num_warps=4,
     )
-    return plan.q, plan.s
 
 
-def per_token_group_quant_fp8(
-    x: torch.Tensor,
-    group_size: int,
-    *,
-    column_major_scales: bool = False,
-    use_ue8m0: bool = False,
-    tma_aligned_scales: bool = False,
-    eps: float = 1e-10,
-    out_q: torch.Tensor | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Triton FP8 per-token-group quantization (see qbench_ext.reference)."""
-    return _run(x, group_size, FP8_DTYPE, column_major_scales, use_ue8m0, tma_aligned_scales, eps, out_q)
-
-
-def per_token_group_quant_int8(
-    x: torch.Tensor,
-    group_size: int,
-    *,
-    eps: float = 1e-10,
-    out_q: torch.Tensor | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Triton INT8 per-token-group quantization (see qbench_ext.reference)."""
-    return _run(x, group_size, torch.int8, False, False, False, eps, out_q)
+per_token_group_quant_fp8, per_token_group_quant_int8 = group_quantizers(_quantize, "Triton", __name__)
