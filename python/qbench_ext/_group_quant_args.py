@@ -54,7 +54,7 @@ def _check_x(x: object, group_size: object, eps: object) -> None:
         raise ValueError(f"eps must be in [{MIN_EPS:g}, {MAX_EPS:g}], got {eps}")
 
 
-def _rows_view(x: torch.Tensor) -> torch.Tensor:
+def rows_view(x: torch.Tensor) -> torch.Tensor:
     """x as (M, K); leading dims must flatten to rows of one stride (no copy is made)."""
     k = x.shape[-1]
     try:
@@ -80,7 +80,7 @@ def plan_group_quant(
     _check_x(x, group_size, eps)
     if tma_aligned_scales and not column_major_scales:
         raise ValueError("tma_aligned_scales=True needs column_major_scales=True")
-    x2d = _rows_view(x)
+    x2d = rows_view(x)
     m, k = x2d.shape
     if x2d.shape[0] > 1 and x2d.shape[1] > 0 and x2d.stride(0) < k:
         raise ValueError(f"x's rows overlap (row stride {x2d.stride(0)} < K = {k})")

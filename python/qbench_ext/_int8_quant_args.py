@@ -4,12 +4,12 @@ the same layouts."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 
-INPUT_DTYPES = (torch.bfloat16, torch.float16, torch.float32)
+from ._group_quant_args import INPUT_DTYPES, rows_view
+
 
 
 @dataclass(frozen=True)
@@ -32,18 +32,6 @@ def _check_scalar_tensor(t: object, name: str, dtype: torch.dtype, x: torch.Tens
         raise ValueError(f"{name} must have exactly one element (per-tensor), got shape {tuple(t.shape)}")
     if t.device != x.device:
         raise ValueError(f"{name} must be on x's device {x.device}, got {t.device}")
-
-
-def _rows_view(x: torch.Tensor) -> torch.Tensor:
-    """x as (M, K); leading dims must flatten to rows of one stride (no copy is made)."""
-    k = x.shape[-1]
-    try:
-        return x.view(math.prod(x.shape[:-1]), k)
-    except RuntimeError:
-        raise ValueError(
-            f"x's leading dims must flatten to evenly strided rows (a view), got shape "
-            f"{tuple(x.shape)} with strides {x.stride()}; call .contiguous() first"
-        ) from None
 
 
 def plan_scaled_int8_quant(
@@ -79,7 +67,7 @@ def plan_scaled_int8_quant(
     if scale is not None and not symmetric and azp is None:
         raise ValueError("static asymmetric quantization (scale given, symmetric=False) needs azp")
 
-    x2d = _rows_view(x)
+    x2d = rows_view(x)
     m, k = x2d.shape
     q = torch.empty(x.shape, dtype=torch.int8, device=x.device)
     q2d = q.view(m, k)
