@@ -7,7 +7,8 @@ vLLM comes from one of two places, never required:
 - an installed `vllm` package: its CUDA ops (the same torch.ops._C, loaded by importing
   vllm._custom_ops) and its Triton fallbacks in fp8_utils / int8_utils.
 Both CUDA sources are called through the raw op, with outputs we allocate, so that vLLM's
-column is its kernel alone, as ours is.
+column is its kernel alone, as ours is. `load_vllm` and `resolve_vllm_op` serve every suite
+that calls vLLM's ops (the GEMM suite's cutlass_scaled_mm and INT8 quantizers too).
 """
 
 from __future__ import annotations
@@ -97,13 +98,45 @@ def locate_vllm(vllm_lib: str | None) -> VllmSource:
 
 
 @dataclass(frozen=True)
-class _CudaOp:
+class VllmOp:
+    """One of vLLM's ops (torch.ops._C.NAME.default) and its argument names, from its schema."""
+
+    name: str
     op: Callable
     arg_names: tuple[str, ...]
 
 
-def _resolve_cuda_op(dtype: str, notes: list[str]) -> _CudaOp:
-    name = _CUDA_OP_NAMES[dtype]
+_LOADED: dict[tuple[str | None, str | None], str | None] = {}
+
+
+def load_vllm(source: VllmSource) -> str | None:
+    """Registers vLLM's ops (torch.ops._C) from `source`, once per process: loads its library,
+    or imports the package's vllm._custom_ops. Returns None when the ops are loaded, else why
+    not (a line that starts with "not available" or "failed to load"); vLLM's columns then
+    read n/a. Needs a GPU process: loading registers CUDA ops."""
+    key = (source.kind, source.location)
+    if key in _LOADED:
+        return _LOADED[key]
+    if source.kind is None:
+        return f"not available ({source.reason})"
+    error = None
+    try:
+        if source.kind == "library":
+            torch.ops.load_library(source.location)
+        else:
+            import vllm._custom_ops  # noqa: F401  (loads vLLM's torch.ops._C)
+    except Exception as exc:  # any failure to load leaves the vLLM columns n/a
+        # load_library's own message only names the file; the cause says what is missing.
+        cause = f" ({exception_summary(exc.__cause__)})" if exc.__cause__ else ""
+        error = f"failed to load {source.location}: {exception_summary(exc)}{cause}"
+    _LOADED[key] = error
+    return error
+
+
+def resolve_vllm_op(name: str, expected_args: tuple[str, ...], notes: list[str]) -> VllmOp:
+    """torch.ops._C.NAME (vLLM's ops must be loaded), with its argument names read off its
+    schema; a schema whose names differ from `expected_args` is noted once in `notes`, for the
+    caller passes arguments by name. Raises ProviderUnavailable where the op is missing."""
     try:
         op = getattr(torch.ops._C, name).default
     except (AttributeError, RuntimeError) as exc:
@@ -111,9 +144,15 @@ def _resolve_cuda_op(dtype: str, notes: list[str]) -> _CudaOp:
             f"vLLM has no torch.ops._C.{name} ({exception_summary(exc)})"
         ) from None
     arg_names = tuple(arg.name for arg in op._schema.arguments)
-    if arg_names != _EXPECTED_CUDA_ARGS[dtype]:
-        notes.append(f"vLLM's {name} has the schema {op._schema}; arguments are passed by name")
-    return _CudaOp(op, arg_names)
+    if arg_names != tuple(expected_args):
+        note = f"vLLM's {name} has the schema {op._schema}; arguments are passed by name"
+        if note not in notes:
+            notes.append(note)
+    return VllmOp(name, op, arg_names)
+
+
+def _resolve_cuda_op(dtype: str, notes: list[str]) -> VllmOp:
+    return resolve_vllm_op(_CUDA_OP_NAMES[dtype], _EXPECTED_CUDA_ARGS[dtype], notes)
 
 
 @contextlib.contextmanager
@@ -134,21 +173,10 @@ class VllmQuant:
     def __init__(self, source: VllmSource):
         self.source = source
         self.notes: list[str] = []  # findings to print once, e.g. a schema that differs
-        self._load_error: str | None = None
-        self._cuda_ops: dict[str, _CudaOp | ProviderUnavailable] = {}
+        self._cuda_ops: dict[str, VllmOp | ProviderUnavailable] = {}
         self._triton: dict[str, Callable | ProviderUnavailable] = {}
-        if source.kind is None:
-            self._load_error = f"not available ({source.reason})"
-            return
-        try:
-            if source.kind == "library":
-                torch.ops.load_library(source.location)
-            else:
-                import vllm._custom_ops  # noqa: F401  (loads vLLM's torch.ops._C)
-        except Exception as exc:  # any failure to load leaves the vLLM columns n/a
-            # load_library's own message only names the file; the cause says what is missing.
-            cause = f" ({exception_summary(exc.__cause__)})" if exc.__cause__ else ""
-            self._load_error = f"failed to load {source.location}: {exception_summary(exc)}{cause}"
+        self._load_error: str | None = load_vllm(source)
+        if self._load_error is not None:
             return
         for dtype in _CUDA_OP_NAMES:
             try:

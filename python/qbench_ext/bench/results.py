@@ -4,6 +4,10 @@ A report is a dict with `environment`, `ceilings`, `notes` and `results`; each r
 {"config": {...}, "providers": {name: {...measurement...}}}. JSON holds the whole report;
 CSV flattens it to one row per configuration x provider (config fields, then `provider`,
 then the measurement's fields), which is what spreadsheets and plotting want.
+
+The default suite (`python -m qbench_ext.bench` without a suite) writes one JSON document
+holding every suite's report: {"suite": "default", "environment", "ceilings", "reports":
+{suite name: report}, "summary"}; `suite_reports` reads either kind.
 """
 
 from __future__ import annotations
@@ -70,3 +74,15 @@ def read_results(path: str | Path) -> dict | list[dict]:
         return json.loads(path.read_text())
     with path.open(newline="") as f:
         return [{k: _parse_cell(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def suite_reports(document: dict) -> dict[str, dict]:
+    """{suite name: report} of a JSON results document: the one report of a suite's file,
+    or every report of a default-suite file."""
+    if not isinstance(document, dict):
+        raise ValueError("not a results document (expected a JSON object)")
+    if "reports" in document:
+        return dict(document["reports"])
+    if "results" in document:
+        return {document.get("suite", "unknown"): document}
+    raise ValueError("not a results document: it has neither `results` nor `reports`")
