@@ -158,3 +158,24 @@ def test_git_commit_falls_back_to_the_environment_variable(monkeypatch):
     assert environment._git_state() == {"git_commit": "0123abcd", "git_dirty": None}
     monkeypatch.delenv(environment.GIT_COMMIT_ENV)
     assert environment._git_state() == {"git_commit": None, "git_dirty": None}
+
+
+def test_gemm_summary_compares_only_peers_doing_the_same_job():
+    cfg = {"dtype": "int8", "w": "channel", "a": "token"}
+    providers = {
+        "int8-channel-w-token-a": {**cfg, "no_a_quant": False, "backend": "qbench"},
+        "vllm-int8-channel-w-token-a": {**cfg, "no_a_quant": False, "backend": "vllm"},
+        # Faster, but skips the activation quantisation: not the same job.
+        "vllm-int8-channel-w-token-a-noquant": {**cfg, "no_a_quant": True, "backend": "vllm"},
+    }
+    times = {"int8-channel-w-token-a": 2.0, "vllm-int8-channel-w-token-a": 3.0,
+             "vllm-int8-channel-w-token-a-noquant": 1.0}
+    report = {
+        "settings": {"ours": ["int8-channel-w-token-a"], "providers": providers},
+        "results": [{
+            "config": {"m": 16, "n": 4096, "k": 4096},
+            "providers": {name: {"median_ms": t} for name, t in times.items()},
+        }],
+    }
+    (entry,) = default_suite.summarize({"gemm": report})
+    assert entry["speedup_vs_best_peer"]["geomean"] == pytest.approx(1.5)

@@ -111,6 +111,21 @@ def our_providers(report: dict) -> set[str]:
     return ours
 
 
+def same_job(report: dict, ours: str, peer: str) -> bool:
+    """Whether `peer` computes what `ours` computes, so that their times compare: in the gemm
+    suite the same operand dtype, weight and activation scaling and activation quantisation
+    (settings["providers"]); in the quant suite every provider of a configuration does."""
+    configs = (report.get("settings") or {}).get("providers") or {}
+    if ours not in configs:
+        return True
+
+    def job(name: str):
+        cfg = configs.get(name) or {}
+        return tuple(cfg.get(key) for key in ("dtype", "w", "a", "no_a_quant"))
+
+    return job(ours) == job(peer)
+
+
 def primary_providers(report: dict) -> list[str]:
     """The kernels a suite ships, each summarized on its own: settings["ours"] where the
     report lists them (the gemm suite: one per scaling configuration), else the first of
@@ -224,8 +239,8 @@ def _spread(pairs: list[tuple[float, str]]) -> dict | None:
 
 def summarize(reports: dict[str, dict], ceilings: dict | None = None) -> list[dict]:
     """One entry per kernel family: our primary provider's speed-up over the fastest peer
-    timed in the same configuration (peer time / our time: geomean, worst, best over the
-    configurations where both were timed), and its share of the ceiling (rate / ceiling)."""
+    doing the same job in the same configuration (peer time / our time: geomean, worst, best
+    over the configurations where both were timed), and its share of the ceiling."""
     summary: list[dict] = []
     for suite, report in reports.items():
         if not all("providers" in r for r in report.get("results", [])):
@@ -249,7 +264,7 @@ def summarize(reports: dict[str, dict], ceilings: dict | None = None) -> list[di
                     continue
                 peers = [
                     m["median_ms"] for p, m in measured.items()
-                    if p not in everything_ours and is_timed(m)
+                    if p not in everything_ours and is_timed(m) and same_job(report, ours, p)
                 ]
                 if peers:
                     family["speedups"].append((min(peers) / mine["median_ms"], label))
