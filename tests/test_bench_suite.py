@@ -179,3 +179,14 @@ def test_gemm_summary_compares_only_peers_doing_the_same_job():
     }
     (entry,) = default_suite.summarize({"gemm": report})
     assert entry["speedup_vs_best_peer"]["geomean"] == pytest.approx(1.5)
+
+
+@pytest.mark.gpu
+def test_quick_default_suite_runs_end_to_end_on_the_gpu(cuda, tmp_path, capsys):
+    out = tmp_path / "quick.json"
+    assert main(["--quick", "--out", str(out)]) == 0
+    document = json.loads(out.read_text())
+    assert document["interrupted"] is None and set(document["reports"]) == set(SUITES)
+    assert document["ceilings"]["copy_gbps"] > 0 and document["ceilings"]["int8_tops"] > 0
+    families = {entry["family"] for entry in document["summary"]}
+    assert {"per-token-group FP8", "per-token-group INT8", "INT8 GEMM"} <= families
