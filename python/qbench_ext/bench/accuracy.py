@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
+from .cli import gpu_missing
 from .environment import collect_environment
 from .results import results_format, write_results
 from .table import format_table
@@ -291,12 +291,7 @@ def measure(size: tuple[int, int, int], device: str, seed: int) -> list[dict]:
 
 def run(args: argparse.Namespace) -> int:
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        print(
-            "error: no CUDA GPU is available (torch.cuda.is_available() is False); "
-            "--device cpu runs the references",
-            file=sys.stderr,
-        )
+    if device == "cuda" and gpu_missing("--device cpu runs the references"):
         return 2
     size = args.size or (QUICK_SIZE if args.quick else DEFAULT_SIZE)
     m, k, n = size

@@ -30,6 +30,7 @@ import torch
 from tqdm import tqdm
 
 from .ceilings import measure_bf16_matmul, measure_ceilings, measure_int8_matmul
+from .cli import gpu_missing, positive_int, results_path
 from .environment import collect_environment
 from .model_shapes import DEFAULT_MODEL, MODEL_CONFIGS, LinearShape, linear_layers, resolve_model
 from .peers import (
@@ -42,7 +43,7 @@ from .peers import (
     locate_vllm,
     resolve_vllm_op,
 )
-from .results import results_format, write_results
+from .results import write_results
 from .table import format_table
 from .timing import MIN_REPLAY_MS, time_events, time_graph_replay
 
@@ -528,16 +529,6 @@ def check_output(runner: GemmRunner, out: torch.Tensor) -> tuple[str, float | No
 # Command line
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return value
-
-
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -563,14 +554,6 @@ def _provider(text: str) -> str:
     return text
 
 
-def _results_path(text: str) -> str:
-    try:
-        results_format(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return text
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     batch_sizes = " ".join(map(str, DEFAULT_BATCH_SIZES))
     quick_sizes = " ".join(map(str, QUICK_BATCH_SIZES))
@@ -580,11 +563,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         f"{', '.join(MODEL_CONFIGS)} (the part after '/' is enough)",
     )
     parser.add_argument(
-        "--tp-sizes", type=_positive_int, nargs="+", default=list(DEFAULT_TP_SIZES),
+        "--tp-sizes", type=positive_int, nargs="+", default=list(DEFAULT_TP_SIZES),
         metavar="TP", help="tensor-parallel sizes: each rank's shard is measured (default: 1)",
     )
     parser.add_argument(
-        "--batch-sizes", type=_positive_int, nargs="+", metavar="M",
+        "--batch-sizes", type=positive_int, nargs="+", metavar="M",
         help=f"batch sizes, tokens per GEMM (default: {batch_sizes}; --quick: {quick_sizes})",
     )
     parser.add_argument(
@@ -600,7 +583,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         f"{DEFAULT_MEASURE_MS:g})",
     )
     parser.add_argument(
-        "--out", type=_results_path, metavar="FILE",
+        "--out", type=results_path, metavar="FILE",
         help="write the results to FILE.json (everything) or FILE.csv (one row per "
         "shape x batch size x provider)",
     )
@@ -1027,11 +1010,6 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print_plan(args, plan, source)
         return 0
-    if not torch.cuda.is_available():
-        print(
-            "error: no CUDA GPU is available (torch.cuda.is_available() is False); "
-            "--dry-run prints the plan without one",
-            file=sys.stderr,
-        )
+    if gpu_missing("--dry-run prints the plan without one"):
         return 2
     return _benchmark(args, plan, source)

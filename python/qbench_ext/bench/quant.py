@@ -22,6 +22,7 @@ from qbench_ext import reference
 from qbench_ext._group_quant_args import FP8_DTYPE, SUPPORTED_GROUP_SIZES
 
 from .ceilings import measure_ceilings
+from .cli import gpu_missing, positive_int, results_path
 from .environment import collect_environment
 from .peers import (
     VLLM_LIB_ENV,
@@ -32,7 +33,7 @@ from .peers import (
     exception_summary,
     locate_vllm,
 )
-from .results import results_format, write_results
+from .results import write_results
 from .table import format_table
 from .timing import time_graph_replay
 
@@ -116,24 +117,6 @@ def parse_shape(text: str) -> tuple[int, int]:
     return shape
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return value
-
-
-def _results_path(text: str) -> str:
-    try:
-        results_format(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return text
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     default_shapes = " ".join(f"{m}x{k}" for m, k in DEFAULT_SHAPES)
     group_sizes = ", ".join(map(str, SUPPORTED_GROUP_SIZES))
@@ -142,11 +125,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="quantized dtype (default: both)",
     )
     parser.add_argument(
-        "--warmup-iters", type=_positive_int, default=10, metavar="N",
+        "--warmup-iters", type=positive_int, default=10, metavar="N",
         help="eager calls of each provider before its graph is captured (default: 10)",
     )
     parser.add_argument(
-        "--bench-iters", type=_positive_int, default=100, metavar="N",
+        "--bench-iters", type=positive_int, default=100, metavar="N",
         help="timed CUDA-graph replays per provider (default: 100)",
     )
     parser.add_argument(
@@ -159,7 +142,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"quantization group sizes, each one of {group_sizes} (default: 64 128)",
     )
     parser.add_argument(
-        "--out", type=_results_path, metavar="FILE",
+        "--out", type=results_path, metavar="FILE",
         help="write the results to FILE.json (everything) or FILE.csv (one row per "
         "configuration x provider)",
     )
@@ -529,11 +512,6 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print_plan(args, configs, source)
         return 0
-    if not torch.cuda.is_available():
-        print(
-            "error: no CUDA GPU is available (torch.cuda.is_available() is False); "
-            "--dry-run prints the plan without one",
-            file=sys.stderr,
-        )
+    if gpu_missing("--dry-run prints the plan without one"):
         return 2
     return _benchmark(args, configs, source)

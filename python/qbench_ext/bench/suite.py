@@ -31,6 +31,7 @@ from .ceilings import (
     measure_ceilings,
     measure_int8_matmul,
 )
+from .cli import gpu_missing
 from .environment import collect_environment
 from .results import read_results, write_results
 from .table import format_table
@@ -460,12 +461,7 @@ def run(args: argparse.Namespace) -> int:
     suites = _suites()
     if args.dry_run:
         return _print_plan(args, suites)
-    if not torch.cuda.is_available():
-        print(
-            "error: no CUDA GPU is available (torch.cuda.is_available() is False); "
-            "--dry-run prints the plan without one",
-            file=sys.stderr,
-        )
+    if gpu_missing("--dry-run prints the plan without one"):
         return 2
 
     stages = ["ceilings", *suites]
