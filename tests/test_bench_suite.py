@@ -190,3 +190,20 @@ def test_quick_default_suite_runs_end_to_end_on_the_gpu(cuda, tmp_path, capsys):
     assert document["ceilings"]["copy_gbps"] > 0 and document["ceilings"]["int8_tops"] > 0
     families = {entry["family"] for entry in document["summary"]}
     assert {"per-token-group FP8", "per-token-group INT8", "INT8 GEMM"} <= families
+
+
+def test_ctrl_c_inside_a_suite_keeps_its_partial_results(fake_gpu, tmp_path, monkeypatch):
+    # The gemm suite measured something, wrote it, then was interrupted (as its loop does).
+    partial = {"suite": "gemm", "settings": {}, "results": [], "interrupted": True}
+
+    def interrupted_gemm(args):
+        write_results(args.out, partial)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(SUITES["gemm"], "run", interrupted_gemm)
+    out = tmp_path / "all.json"
+    assert main(["--out", str(out)]) == default_suite.EXIT_INTERRUPTED
+    document = json.loads(out.read_text())
+    assert document["interrupted"] == "gemm"
+    assert document["reports"]["gemm"]["interrupted"] is True
+    assert "quant" in document["reports"]

@@ -66,4 +66,8 @@ def main(
     if suite is None and names_nothing:
         suite = default_suite.NAME
     args = build_parser(prog, suite=suite).parse_args(argv)
-    return args.run(args)
+    try:
+        return args.run(args)
+    except KeyboardInterrupt:  # the suites have written what they measured
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -930,14 +930,19 @@ def _benchmark(args: argparse.Namespace, plan: GemmPlan, source: VllmSource) -> 
     results = []
     configs = [(shape, m) for shape in plan.shapes for m in plan.batch_sizes]
     weight: tuple[PlannedShape, torch.Tensor] | None = None
-    with tqdm(configs, desc=NAME, unit="GEMM", file=sys.stderr, disable=None) as bar:
-        for shape, m in bar:
-            bar.set_postfix_str(f"N={shape.n} K={shape.k} M={m}")
-            if weight is None or weight[0] is not shape:
-                weight = None
-                torch.cuda.empty_cache()
-                weight = (shape, torch.randn(shape.n, shape.k, dtype=OUT_DTYPE, device=DEVICE))
-            results.append(measure_shape_batch(shape, m, weight[1], plan.providers, vllm, args))
+    interrupted = False
+    try:
+        with tqdm(configs, desc=NAME, unit="GEMM", file=sys.stderr, disable=None) as bar:
+            for shape, m in bar:
+                bar.set_postfix_str(f"N={shape.n} K={shape.k} M={m}")
+                if weight is None or weight[0] is not shape:
+                    weight = None
+                    torch.cuda.empty_cache()
+                    weight = (shape, torch.randn(shape.n, shape.k, dtype=OUT_DTYPE, device=DEVICE))
+                results.append(measure_shape_batch(shape, m, weight[1], plan.providers, vllm, args))
+    except KeyboardInterrupt:
+        interrupted = True
+        print(f"\ninterrupted: keeping the {len(results)} measurements taken", file=sys.stderr)
     del weight
     torch.cuda.empty_cache()
 
@@ -958,7 +963,7 @@ def _benchmark(args: argparse.Namespace, plan: GemmPlan, source: VllmSource) -> 
     for line in _legend(results) + notes:
         print(line)
 
-    if args.plot_dir:
+    if args.plot_dir and not interrupted:
         paths = write_plots(args.plot_dir, plan, results)
         if paths:
             print(f"plots written to {args.plot_dir} ({len(paths)} files)")
@@ -987,9 +992,12 @@ def _benchmark(args: argparse.Namespace, plan: GemmPlan, source: VllmSource) -> 
             },
             "notes": vllm.notes + notes,
             "results": results,
+            "interrupted": interrupted,
         }
         write_results(args.out, report)
         print(f"results written to {args.out}")
+    if interrupted:
+        raise KeyboardInterrupt
 
     ours = [name for name in plan.providers if PROVIDER_CFGS[name]["backend"] == "qbench"]
     ours_failed = any(

@@ -465,10 +465,15 @@ def _benchmark(args: argparse.Namespace, configs: list[QuantConfig], source: Vll
 
     providers = _providers(vllm)
     results = []
-    with tqdm(configs, desc=NAME, unit="config", file=sys.stderr, disable=None) as bar:
-        for config in bar:
-            bar.set_postfix_str(config.label())
-            results.append(measure_config(config, providers, args))
+    interrupted = False
+    try:
+        with tqdm(configs, desc=NAME, unit="config", file=sys.stderr, disable=None) as bar:
+            for config in bar:
+                bar.set_postfix_str(config.label())
+                results.append(measure_config(config, providers, args))
+    except KeyboardInterrupt:
+        interrupted = True
+        print(f"\ninterrupted: keeping the {len(results)} configurations measured", file=sys.stderr)
 
     print()
     print("\n".join(UNITS))
@@ -490,9 +495,12 @@ def _benchmark(args: argparse.Namespace, configs: list[QuantConfig], source: Vll
             "ceilings": ceilings.as_dict(),
             "notes": vllm.notes + notes,
             "results": results,
+            "interrupted": interrupted,
         }
         write_results(args.out, report)
         print(f"results written to {args.out}")
+    if interrupted:
+        raise KeyboardInterrupt
 
     ours_failed = any(
         result["providers"][key]["check"] in (MISMATCH, ERROR)

@@ -471,8 +471,8 @@ def run(args: argparse.Namespace) -> int:
     statuses: dict[str, int] = {}
     interrupted = None
     stage = stages[0]
-    try:
-        with tempfile.TemporaryDirectory(prefix="qbench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="qbench-") as tmp:
+        try:
             for number, stage in enumerate(stages, 1):
                 print(f"\n[{number}/{len(stages)}] {stage}", flush=True)
                 if stage == "ceilings":
@@ -488,12 +488,12 @@ def run(args: argparse.Namespace) -> int:
                 statuses[stage] = suite_args.run(suite_args)
                 if out.exists():
                     reports[stage] = read_results(out)
-    except KeyboardInterrupt:
-        interrupted = stage
-        print(
-            f"\ninterrupted during {stage}: summarizing what was measured before it",
-            file=sys.stderr,
-        )
+        except KeyboardInterrupt:
+            interrupted = stage
+            partial = Path(tmp) / f"{stage}.json"  # a suite writes what it measured, then re-raises
+            if partial.exists():
+                reports[stage] = read_results(partial)
+            print(f"\ninterrupted during {stage}: summarizing what was measured", file=sys.stderr)
     summary = summarize(reports, ceilings)
     print(f"\nsummary ({', '.join(reports) or 'no suite completed'})")
     for line in describe_ceilings(ceilings, environment["gpu_name"]):
