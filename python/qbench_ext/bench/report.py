@@ -276,9 +276,8 @@ def render(document: dict, directory: Path, plt) -> list[str]:
     sections += _environment_lines(document) + [""]
     if ceiling_lines := _ceiling_lines(shared_ceilings):
         sections += ["## Ceilings", "", *ceiling_lines, ""]
-    summary = document.get("summary") or (
-        summarize(reports, shared_ceilings) if len(reports) > 1 else None
-    )
+    # Recomputed from the measurements, so that an older file reads with today's rules.
+    summary = summarize(reports, shared_ceilings) if len(reports) > 1 else None
     if summary:
         sections += ["## Summary", "", "```", format_summary(summary), "```", ""]
     files = []
