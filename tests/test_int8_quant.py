@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from qbench_ext import int8_quant, reference_int8_quant
-from qbench_ext._int8_quant_args import INPUT_DTYPES
+from qbench_ext._group_quant_args import INPUT_DTYPES
 
 FLT_MIN = 2.0**-126
 CUDA_IMPL = pytest.param(int8_quant, id="cuda")

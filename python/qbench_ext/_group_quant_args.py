@@ -31,13 +31,20 @@ class GroupQuantPlan:
     group_size: int
 
 
-def _check_x(x: object, group_size: object, eps: object) -> None:
+def check_activation(x: object) -> None:
+    """x is a bf16/fp16/fp32 tensor (..., K) whose last dim is contiguous."""
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
     if x.dtype not in INPUT_DTYPES:
         raise TypeError(f"x must be bfloat16, float16 or float32, got {x.dtype}")
     if x.dim() < 1:
         raise ValueError("x must have at least one dimension (..., K)")
+    if x.shape[-1] > 1 and x.stride(-1) != 1:
+        raise ValueError(f"x's last dim must be contiguous (stride 1), got strides {x.stride()}")
+
+
+def _check_x(x: object, group_size: object, eps: object) -> None:
+    check_activation(x)
     if isinstance(group_size, bool) or not isinstance(group_size, int):
         raise TypeError(f"group_size must be an int, got {type(group_size).__name__}")
     if group_size not in SUPPORTED_GROUP_SIZES:
@@ -46,8 +53,6 @@ def _check_x(x: object, group_size: object, eps: object) -> None:
         raise ValueError(
             f"x.shape[-1] ({x.shape[-1]}) must be divisible by group_size ({group_size})"
         )
-    if x.dim() > 0 and x.shape[-1] > 1 and x.stride(-1) != 1:
-        raise ValueError(f"x's last dim must be contiguous (stride 1), got strides {x.stride()}")
     if isinstance(eps, bool) or not isinstance(eps, (int, float)):
         raise TypeError(f"eps must be a float, got {type(eps).__name__}")
     if not (MIN_EPS <= eps <= MAX_EPS):

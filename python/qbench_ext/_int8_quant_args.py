@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ._group_quant_args import INPUT_DTYPES, rows_view
+from ._group_quant_args import check_activation, rows_view
 
 
 
@@ -41,14 +41,7 @@ def plan_scaled_int8_quant(
     symmetric: bool,
 ) -> Int8QuantPlan:
     """Checks the arguments of scaled_int8_quant and allocates its outputs."""
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
-    if x.dtype not in INPUT_DTYPES:
-        raise TypeError(f"x must be bfloat16, float16 or float32, got {x.dtype}")
-    if x.dim() < 1:
-        raise ValueError("x must have at least one dimension (..., K)")
-    if x.shape[-1] > 1 and x.stride(-1) != 1:
-        raise ValueError(f"x's last dim must be contiguous (stride 1), got strides {x.stride()}")
+    check_activation(x)
     if not isinstance(symmetric, bool):
         raise TypeError(f"symmetric must be a bool, got {type(symmetric).__name__}")
     if x.shape[-1] >= 2**31 - 16:
