@@ -4,6 +4,7 @@ the same layouts."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -69,3 +70,34 @@ def plan_scaled_int8_quant(
         azp_out = None if symmetric else torch.empty((m, 1), dtype=torch.int32, device=x.device)
         return Int8QuantPlan(x2d, q, q2d, s, azp_out, dynamic=True, symmetric=symmetric)
     return Int8QuantPlan(x2d, q, q2d, scale, azp, dynamic=False, symmetric=symmetric)
+
+
+def int8_quantizer(quantize: Callable[[Int8QuantPlan], None], implementation: str, module: str):
+    """The public scaled_int8_quant of one implementation: `quantize(plan)` fills plan.q2d and,
+    when dynamic, plan.scale (and plan.azp). The signature, the argument checks and the
+    output allocation are written once, here."""
+
+    def scaled_int8_quant(
+        x: torch.Tensor,
+        scale: torch.Tensor | None = None,
+        azp: torch.Tensor | None = None,
+        symmetric: bool = True,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        plan = plan_scaled_int8_quant(x, scale, azp, symmetric)
+        quantize(plan)
+        return plan.q, plan.scale, plan.azp
+
+    scaled_int8_quant.__doc__ = (
+        f"{implementation}: quantizes x (..., K) to INT8. Returns (q, scale, azp).\n\n"
+        "scale=None: dynamic, one scale per token (row of the (M, K) flattening): s (M, 1) fp32,\n"
+        "and with symmetric=False also zero points azp (M, 1) int32 (else None). x ~= s * q, or\n"
+        "s * (q - azp).\n"
+        "scale given (fp32 tensor of one element on x's device): static per-tensor quantization\n"
+        "with that scale and, with symmetric=False, the given zero point azp (int32, one element);\n"
+        "scale and azp are returned as given.\n\n"
+        "q has x's shape, int8, contiguous. Rows of x may be strided (last dim contiguous).\n"
+        "qbench_ext.reference_int8_quant states the exact specification."
+    )
+    scaled_int8_quant.__module__ = module
+    scaled_int8_quant.__qualname__ = scaled_int8_quant.__name__
+    return scaled_int8_quant

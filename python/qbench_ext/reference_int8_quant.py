@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import torch
 
-from ._int8_quant_args import plan_scaled_int8_quant
+from ._int8_quant_args import Int8QuantPlan, int8_quantizer
 
 FLT_MIN = 2.0**-126
 SYM_FLOOR = 127.0 * FLT_MIN  # exact in fp32
@@ -102,18 +102,11 @@ def _quantize(x2d: torch.Tensor, s: torch.Tensor, azp: torch.Tensor | None) -> t
     return r.clamp(-128, 127).to(torch.int8)
 
 
-def scaled_int8_quant(
-    x: torch.Tensor,
-    scale: torch.Tensor | None = None,
-    azp: torch.Tensor | None = None,
-    symmetric: bool = True,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """Reference INT8 quantization (see the module docstring). Returns (q, scale, azp)."""
-    plan = plan_scaled_int8_quant(x, scale, azp, symmetric)
+def _quantize_plan(plan: Int8QuantPlan) -> None:
     xf = plan.x2d.float()
     m, k = xf.shape
     if plan.dynamic:
-        if symmetric:
+        if plan.symmetric:
             s = _row_scales_symmetric(xf)
             zp = None
         else:
@@ -126,4 +119,6 @@ def scaled_int8_quant(
         s = plan.scale.reshape(1, 1).float()
         zp = None if plan.azp is None else plan.azp.reshape(1, 1)
         plan.q2d.copy_(_quantize(xf, s, zp))
-    return plan.q, plan.scale, plan.azp
+
+
+scaled_int8_quant = int8_quantizer(_quantize_plan, "Reference", __name__)

@@ -11,12 +11,11 @@ for fp32).
 
 from __future__ import annotations
 
-import torch
 import triton
 import triton.language as tl
 from triton.language.extra import libdevice
 
-from .._int8_quant_args import plan_scaled_int8_quant
+from .._int8_quant_args import Int8QuantPlan, int8_quantizer
 from .._ops import require_cuda
 from ..reference_int8_quant import ASYM_FLOOR, SYM_FLOOR
 
@@ -116,19 +115,11 @@ def _scaled_int8_quant_kernel(
             tl.store(q_row + start + cols, _quantize(xb, s, azp, HAS_AZP), mask=start + cols < K)
 
 
-def scaled_int8_quant(
-    x: torch.Tensor,
-    scale: torch.Tensor | None = None,
-    azp: torch.Tensor | None = None,
-    symmetric: bool = True,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """Triton INT8 quantization; see qbench_ext.int8_quant.scaled_int8_quant and
-    qbench_ext.reference_int8_quant. Returns (q, scale, azp)."""
-    plan = plan_scaled_int8_quant(x, scale, azp, symmetric)
-    require_cuda(x, "x")
+def _quantize_plan(plan: Int8QuantPlan) -> None:
+    require_cuda(plan.x2d, "x")
     m, k = plan.x2d.shape
     if m == 0 or (k == 0 and not plan.dynamic):
-        return plan.q, plan.scale, plan.azp
+        return
     one_pass = k <= _MAX_ONE_PASS
     block = max(16, triton.next_power_of_2(k)) if one_pass else _LONG_ROW_BLOCK
     num_warps = 4 if block <= 2048 else (8 if block <= 8192 else 16)
@@ -149,4 +140,6 @@ def scaled_int8_quant(
         ONE_PASS=one_pass,
         num_warps=num_warps,
     )
-    return plan.q, plan.scale, plan.azp
+
+
+scaled_int8_quant = int8_quantizer(_quantize_plan, "Triton", __name__)
