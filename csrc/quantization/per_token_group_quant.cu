@@ -6,15 +6,21 @@
 // (input dtype, output dtype, elements per thread); group size, scale layout, UE8M0 and the
 // vector/scalar access path are run-time arguments, so the build stays small.
 //
+// Latency of small inputs: the kernel is launched with programmatic dependent launch (PDL),
+// so its launch overlaps the end of the previous kernel in the stream; tiny inputs use small
+// blocks, so that their few warps issue on several SMs.
+//
 // Bit-exact with qbench_ext.reference:
 // - amax is the max of |x| compared as IEEE bit patterns (monotone for non-negative floats,
 //   and a NaN outranks every number, so NaN propagates);
 // - s = amax / qmax and every x / s are correctly rounded fp32 divisions, computed as
 //   q = RN(x * r) with r = RN(1 / s), then two FMA corrections (the first makes q faithful;
 //   the second is Markstein's theorem: from a faithful quotient and a reciprocal within half
-//   an ulp, one correction is correctly rounded; div_rn states the range where that holds). This is 5 FP instructions an element instead of a full division,
-//   which measured 10-20% of the kernel's time on an H200. With UE8M0, s is a power of two,
-//   r is exact and x * r already is the correctly rounded quotient.
+//   an ulp, one correction is correctly rounded; div_rn states the range where that holds).
+//   This is 5 FP instructions an element instead of a full division, which measured 10-20%
+//   of the kernel's time on an H200. With UE8M0, s is a power of two, r is exact and x * r
+//   already is the correctly rounded quotient. Groups holding a NaN or Inf take IEEE
+//   division, out of line.
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <cuda_bf16.h>
@@ -35,7 +41,14 @@ namespace {
 constexpr int kMinElemsPerThread = 16;
 constexpr int kMaxElemsPerThread = 32;
 constexpr int64_t kMinElemsForWideThreads = int64_t(1) << 22;
-constexpr int kThreadsPerBlock = 256;
+constexpr int kMaxThreadsPerBlock = 256;
+// Tiny inputs (a few decode tokens) run in blocks of 64 threads: spread over more SMs, their
+// instructions issue in parallel instead of queueing on one SM's schedulers.
+constexpr int kSmallBlockThreads = 64;
+constexpr uint64_t kMaxItemsForSmallBlocks = 16384;
+// Column-major scales: groups are numbered down bands of this many rows, so that a warp's
+// lane-0 threads write consecutive floats of a scale column (32-byte sectors, not 4 bytes).
+constexpr uint32_t kBandRows = 8;
 
 struct GroupQuantParams {
   const void* x;
@@ -46,13 +59,20 @@ struct GroupQuantParams {
   int64_t s_row_stride;  // elements
   int64_t s_col_stride;  // elements
   uint32_t num_groups;   // rows * groups_per_row, < 2^31
-  // Groups are numbered along rows, so that consecutive threads stream through x and q
-  // (column-major scales are then written scattered, but L2 merges those few bytes, and
-  // walking down columns instead cost 3-5% of DRAM bandwidth). row = g / groups_per_row,
-  // done as a multiply-high by a precomputed magic number.
+  uint64_t num_items;    // num_groups << lanes_log2: one item is one thread's N elements
+  // Group numbering. Row-major scales: along rows (g = row * groups_per_row + col_group), so
+  // that consecutive threads stream through x and q. Column-major scales: the first
+  // banded_groups groups (the rows of whole bands) go down each band's kBandRows rows first,
+  // then along it; the remaining rows (banded_rows onwards) along rows. Divisions are
+  // multiply-highs by precomputed magic numbers.
   uint32_t groups_per_row;
   uint64_t row_magic;
   int row_shift;
+  uint32_t banded_groups;  // 0 for row-major scales
+  uint32_t banded_rows;
+  uint32_t band_groups;  // kBandRows * groups_per_row
+  uint64_t band_magic;
+  int band_shift;
   int group_size;
   int lanes_log2;  // log2(group_size / elements per thread)
   float eps;
@@ -91,56 +111,60 @@ __device__ __forceinline__ float ceil_pow2(float s) {
   return __uint_as_float(b);
 }
 
-// Loads a thread's N elements as fp32 and returns max |x| as fp32 bits.
+// The raw bits of the N inputs a thread owns; loaded one iteration ahead of their use.
+template <typename InT, int N>
+struct RawChunk {
+  static constexpr int kWords = N * int(sizeof(InT)) / 4;
+  uint32_t w[kWords];
+
+  __device__ __forceinline__ void load(const InT* src, bool vector) {
+    if (vector) {
+#pragma unroll
+      for (int i = 0; i < kWords / 4; ++i) {
+        const uint4 r = __ldg(reinterpret_cast<const uint4*>(src) + i);
+        w[4 * i] = r.x, w[4 * i + 1] = r.y, w[4 * i + 2] = r.z, w[4 * i + 3] = r.w;
+      }
+    } else if constexpr (sizeof(InT) == 4) {
+#pragma unroll
+      for (int i = 0; i < N; ++i) w[i] = __ldg(reinterpret_cast<const uint32_t*>(src) + i);
+    } else {
+      const uint16_t* h = reinterpret_cast<const uint16_t*>(src);
+#pragma unroll
+      for (int i = 0; i < N / 2; ++i) w[i] = uint32_t(__ldg(h + 2 * i)) | (uint32_t(__ldg(h + 2 * i + 1)) << 16);
+    }
+  }
+};
+
+// Widens a chunk to fp32 and returns max |x| as fp32 bits.
 template <typename T>
 struct Input;
 
 template <>
 struct Input<float> {
   template <int N>
-  static __device__ __forceinline__ uint32_t load(const void* src, bool vector, float (&v)[N]) {
-    const float* f = static_cast<const float*>(src);
-    if (vector) {
-#pragma unroll
-      for (int i = 0; i < N / 4; ++i) {
-        const float4 f4 = __ldg(reinterpret_cast<const float4*>(f) + i);
-        v[4 * i] = f4.x, v[4 * i + 1] = f4.y, v[4 * i + 2] = f4.z, v[4 * i + 3] = f4.w;
-      }
-    } else {
-#pragma unroll
-      for (int i = 0; i < N; ++i) v[i] = f[i];
-    }
+  static __device__ __forceinline__ uint32_t unpack(const RawChunk<float, N>& raw, float (&v)[N]) {
     uint32_t amax = 0;
 #pragma unroll
-    for (int i = 0; i < N; ++i) amax = max(amax, __float_as_uint(v[i]) & 0x7fffffffu);
+    for (int i = 0; i < N; ++i) {
+      v[i] = __uint_as_float(raw.w[i]);
+      amax = max(amax, raw.w[i] & 0x7fffffffu);
+    }
     return amax;
   }
 };
 
 // 16-bit inputs: |x| is reduced two elements at a time on the raw bits (sign cleared, the
 // halves compared as unsigned 16-bit integers), then widened to fp32 bits once.
-template <typename Bits>
+template <typename InT, typename Bits>
 struct Input16 {
   template <int N>
-  static __device__ __forceinline__ uint32_t load(const void* src, bool vector, float (&v)[N]) {
-    uint32_t w[N / 2];
-    if (vector) {
-#pragma unroll
-      for (int i = 0; i < N / 8; ++i) {
-        const uint4 raw = __ldg(static_cast<const uint4*>(src) + i);
-        w[4 * i] = raw.x, w[4 * i + 1] = raw.y, w[4 * i + 2] = raw.z, w[4 * i + 3] = raw.w;
-      }
-    } else {
-      const uint16_t* h = static_cast<const uint16_t*>(src);
-#pragma unroll
-      for (int i = 0; i < N / 2; ++i) w[i] = uint32_t(h[2 * i]) | (uint32_t(h[2 * i + 1]) << 16);
-    }
+  static __device__ __forceinline__ uint32_t unpack(const RawChunk<InT, N>& raw, float (&v)[N]) {
     uint32_t amax2 = 0;
 #pragma unroll
     for (int i = 0; i < N / 2; ++i) {
-      amax2 = __vmaxu2(amax2, w[i] & 0x7fff7fffu);
-      v[2 * i] = Bits::to_float(w[i] & 0xffffu);
-      v[2 * i + 1] = Bits::to_float(w[i] >> 16);
+      amax2 = __vmaxu2(amax2, raw.w[i] & 0x7fff7fffu);
+      v[2 * i] = Bits::to_float(raw.w[i] & 0xffffu);
+      v[2 * i + 1] = Bits::to_float(raw.w[i] >> 16);
     }
     return __float_as_uint(Bits::to_float(max(amax2 & 0xffffu, amax2 >> 16)));
   }
@@ -157,10 +181,10 @@ struct Fp16Bits {
 };
 
 template <>
-struct Input<__nv_bfloat16> : Input16<Bf16Bits> {};
+struct Input<__nv_bfloat16> : Input16<__nv_bfloat16, Bf16Bits> {};
 
 template <>
-struct Input<__half> : Input16<Fp16Bits> {};
+struct Input<__half> : Input16<__half, Fp16Bits> {};
 
 struct Fp8Out {
   // satfinite: +-Inf and out-of-range values saturate to +-448; NaN stays NaN.
@@ -193,57 +217,9 @@ struct Int8Out {
   }
 };
 
-template <typename InT, typename Out, int N>
-__global__ void __launch_bounds__(kThreadsPerBlock)
-    per_token_group_quant_kernel(const GroupQuantParams p) {
-  const uint64_t thread = uint64_t(blockIdx.x) * kThreadsPerBlock + threadIdx.x;
-  const uint32_t lanes = 1u << p.lanes_log2;
-  // Groups never straddle a warp (lanes divides 32), so a whole group leaves together.
-  if ((thread >> p.lanes_log2) >= p.num_groups) return;
-  const uint32_t group = static_cast<uint32_t>(thread >> p.lanes_log2);
-  const uint32_t lane = static_cast<uint32_t>(thread) & (lanes - 1);
-  const uint32_t row = static_cast<uint32_t>((uint64_t(group) * p.row_magic) >> (32 + p.row_shift));
-  const uint32_t col_group = group - row * p.groups_per_row;
-  const int64_t col = int64_t(col_group) * p.group_size + int64_t(lane) * N;
-
-  float v[N];
-  const InT* x = static_cast<const InT*>(p.x) + int64_t(row) * p.x_row_stride + col;
-  uint32_t amax_bits = Input<InT>::template load<N>(x, p.vector_loads, v);
-  const uint32_t warp_lane = threadIdx.x & 31u;
-  const uint32_t group_mask = (lanes == 32u) ? 0xffffffffu : (((1u << lanes) - 1u) << (warp_lane & ~(lanes - 1u)));
-  for (uint32_t offset = lanes >> 1; offset > 0; offset >>= 1)
-    amax_bits = max(amax_bits, __shfl_xor_sync(group_mask, amax_bits, offset));
-
-  float amax = __uint_as_float(amax_bits);
-  amax = amax < p.eps ? p.eps : amax;  // keeps NaN
-  // Non-finite groups divide with IEEE division, which also gives the reference's NaN bits.
-  const bool finite = amax_bits < 0x7f800000u;
-  float scale = finite ? div_rn(amax, p.qmax, p.inv_qmax) : __fdiv_rn(amax, p.qmax);
-  if (p.use_ue8m0) scale = ceil_pow2(scale);
-  const float inv = __frcp_rn(scale);
-  if (p.use_ue8m0) {
-    // Exact reciprocal of a power of two: the product is the correctly rounded quotient.
-#pragma unroll
-    for (int i = 0; i < N; ++i) v[i] *= inv;
-  } else if (finite) {
-#pragma unroll
-    for (int i = 0; i < N; ++i) v[i] = div_rn(v[i], scale, inv);
-  } else {
-    // A NaN or Inf in the group: rare, so the plain IEEE division handles the specials.
-#pragma unroll
-    for (int i = 0; i < N; ++i) v[i] = __fdiv_rn(v[i], scale);
-  }
-
-  uint32_t packed[N / 4];
-  if (finite) {
-#pragma unroll
-    for (int i = 0; i < N / 4; ++i) packed[i] = Out::pack4_finite(v + 4 * i);
-  } else {
-#pragma unroll
-    for (int i = 0; i < N / 4; ++i) packed[i] = Out::pack4(v + 4 * i);
-  }
-  uint8_t* q = static_cast<uint8_t*>(p.q) + int64_t(row) * p.q_row_stride + col;
-  if (p.vector_stores) {
+template <int N>
+__device__ __forceinline__ void store_chunk(uint8_t* q, const uint32_t (&packed)[N / 4], bool vector) {
+  if (vector) {
 #pragma unroll
     for (int i = 0; i < N / 16; ++i)
       reinterpret_cast<uint4*>(q)[i] = make_uint4(packed[4 * i], packed[4 * i + 1], packed[4 * i + 2], packed[4 * i + 3]);
@@ -251,7 +227,106 @@ __global__ void __launch_bounds__(kThreadsPerBlock)
 #pragma unroll
     for (int i = 0; i < N; ++i) q[i] = static_cast<uint8_t>(packed[i / 4] >> (8 * (i % 4)));
   }
-  if (lane == 0) p.s[int64_t(row) * p.s_row_stride + int64_t(col_group) * p.s_col_stride] = scale;
+}
+
+// A group holding a NaN or Inf: rare, so it takes the plain IEEE division (which also gives
+// the reference's NaN bits) out of line, keeping the common path's code short.
+template <typename InT, typename Out, int N>
+__device__ __noinline__ void quantize_non_finite(const RawChunk<InT, N> raw, float amax, float qmax, bool use_ue8m0,
+                                                 uint8_t* q, bool vector_stores, float* s) {
+  float v[N];
+  Input<InT>::unpack(raw, v);
+  float scale = __fdiv_rn(amax, qmax);
+  if (use_ue8m0) scale = ceil_pow2(scale);
+#pragma unroll
+  for (int i = 0; i < N; ++i) v[i] = __fdiv_rn(v[i], scale);
+  uint32_t packed[N / 4];
+#pragma unroll
+  for (int i = 0; i < N / 4; ++i) packed[i] = Out::pack4(v + 4 * i);
+  store_chunk<N>(q, packed, vector_stores);
+  if (s != nullptr) *s = scale;
+}
+
+struct GroupPos {
+  uint32_t row;
+  uint32_t col_group;
+};
+
+// Group g's row and column group; see GroupQuantParams for the numbering.
+__device__ __forceinline__ GroupPos locate(const GroupQuantParams& p, uint32_t g) {
+  if (g < p.banded_groups) {
+    const uint32_t band = static_cast<uint32_t>((uint64_t(g) * p.band_magic) >> (32 + p.band_shift));
+    const uint32_t i = g - band * p.band_groups;
+    return {band * kBandRows + i % kBandRows, i / kBandRows};
+  }
+  g -= p.banded_groups;
+  const uint32_t r = static_cast<uint32_t>((uint64_t(g) * p.row_magic) >> (32 + p.row_shift));
+  return {p.banded_rows + r, g - r * p.groups_per_row};
+}
+
+template <typename InT, int N>
+__device__ __forceinline__ const InT* chunk_input(const GroupQuantParams& p, GroupPos pos, uint32_t lane) {
+  return static_cast<const InT*>(p.x) + int64_t(pos.row) * p.x_row_stride + int64_t(pos.col_group) * p.group_size +
+         int64_t(lane) * N;
+}
+
+template <typename InT, typename Out, int N>
+__device__ __forceinline__ void quantize_chunk(const GroupQuantParams& p, const RawChunk<InT, N>& raw, GroupPos pos,
+                                               uint32_t lane) {
+  float v[N];
+  uint32_t amax_bits = Input<InT>::unpack(raw, v);
+  const uint32_t lanes = 1u << p.lanes_log2;
+  // Groups never straddle a warp (lanes divides 32), and a group's lanes always agree on
+  // whether they run, so the shuffle masks name only the group.
+  const uint32_t warp_lane = threadIdx.x & 31u;
+  const uint32_t group_mask = (lanes == 32u) ? 0xffffffffu : (((1u << lanes) - 1u) << (warp_lane & ~(lanes - 1u)));
+  for (uint32_t offset = lanes >> 1; offset > 0; offset >>= 1)
+    amax_bits = max(amax_bits, __shfl_xor_sync(group_mask, amax_bits, offset));
+
+  float amax = __uint_as_float(amax_bits);
+  amax = amax < p.eps ? p.eps : amax;  // keeps NaN
+  uint8_t* q = static_cast<uint8_t*>(p.q) + int64_t(pos.row) * p.q_row_stride +
+               int64_t(pos.col_group) * p.group_size + int64_t(lane) * N;
+  float* s = lane == 0 ? p.s + int64_t(pos.row) * p.s_row_stride + int64_t(pos.col_group) * p.s_col_stride : nullptr;
+  if (amax_bits >= 0x7f800000u) {
+    quantize_non_finite<InT, Out, N>(raw, amax, p.qmax, p.use_ue8m0, q, p.vector_stores, s);
+    return;
+  }
+  float scale = div_rn(amax, p.qmax, p.inv_qmax);
+  if (p.use_ue8m0) scale = ceil_pow2(scale);
+  const float inv = __frcp_rn(scale);
+  if (p.use_ue8m0) {
+    // Exact reciprocal of a power of two: the product is the correctly rounded quotient.
+#pragma unroll
+    for (int i = 0; i < N; ++i) v[i] *= inv;
+  } else {
+#pragma unroll
+    for (int i = 0; i < N; ++i) v[i] = div_rn(v[i], scale, inv);
+  }
+  uint32_t packed[N / 4];
+#pragma unroll
+  for (int i = 0; i < N / 4; ++i) packed[i] = Out::pack4_finite(v + 4 * i);
+  store_chunk<N>(q, packed, p.vector_stores);
+  if (s != nullptr) *s = scale;
+}
+
+// One thread per item (a thread's chunk of N elements; items are numbered group by group).
+// Launched with programmatic stream serialization: the launch and the index math overlap the
+// tail of the kernel before it in the stream, and griddepcontrol.wait holds every memory
+// access until that kernel has completed and its writes are visible.
+template <typename InT, typename Out, int N>
+__global__ void __launch_bounds__(kMaxThreadsPerBlock)
+    per_token_group_quant_kernel(const GroupQuantParams p) {
+  const uint64_t item = uint64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (item >= p.num_items) return;
+  const uint32_t lane = static_cast<uint32_t>(item) & ((1u << p.lanes_log2) - 1u);
+  const GroupPos pos = locate(p, static_cast<uint32_t>(item >> p.lanes_log2));
+  const InT* x = chunk_input<InT, N>(p, pos, lane);
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+  asm volatile("griddepcontrol.launch_dependents;");
+  RawChunk<InT, N> raw;
+  raw.load(x, p.vector_loads);
+  quantize_chunk<InT, Out, N>(p, raw, pos, lane);
 }
 
 bool aligned(const void* ptr, int64_t row_stride_bytes, int alignment) {
@@ -261,10 +336,18 @@ bool aligned(const void* ptr, int64_t row_stride_bytes, int alignment) {
 template <typename InT, typename Out, int N>
 void launch_n(GroupQuantParams p, cudaStream_t stream) {
   p.lanes_log2 = __builtin_ctz(static_cast<unsigned>(p.group_size / N));
-  const uint64_t threads = uint64_t(p.num_groups) << p.lanes_log2;
-  const uint64_t blocks = (threads + kThreadsPerBlock - 1) / kThreadsPerBlock;
-  per_token_group_quant_kernel<InT, Out, N><<<blocks, kThreadsPerBlock, 0, stream>>>(p);
-  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  p.num_items = uint64_t(p.num_groups) << p.lanes_log2;
+  const int threads = p.num_items <= kMaxItemsForSmallBlocks ? kSmallBlockThreads : kMaxThreadsPerBlock;
+  cudaLaunchConfig_t config{};
+  config.gridDim = dim3(static_cast<unsigned>((p.num_items + threads - 1) / threads));
+  config.blockDim = dim3(threads);
+  config.stream = stream;
+  cudaLaunchAttribute attribute{};
+  attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attribute.val.programmaticStreamSerializationAllowed = 1;
+  config.attrs = &attribute;
+  config.numAttrs = 1;
+  C10_CUDA_CHECK(cudaLaunchKernelEx(&config, per_token_group_quant_kernel<InT, Out, N>, p));
 }
 
 template <typename InT, typename Out>
@@ -311,6 +394,13 @@ void per_token_group_quant(const at::Tensor& x, at::Tensor& q, at::Tensor& s, in
   p.num_groups = static_cast<uint32_t>(rows * groups_per_row);
   p.groups_per_row = static_cast<uint32_t>(groups_per_row);
   make_magic(p.groups_per_row, p.row_magic, p.row_shift);
+  // A scale column is strided when s is column-major with more than one row.
+  if (s.size(0) > 1 && s.stride(0) == 1 && rows >= kBandRows) {
+    p.banded_rows = static_cast<uint32_t>(rows / kBandRows * kBandRows);
+    p.band_groups = kBandRows * p.groups_per_row;
+    p.banded_groups = p.banded_rows * p.groups_per_row;
+    make_magic(p.band_groups, p.band_magic, p.band_shift);
+  }
   p.group_size = static_cast<int>(group_size);
   p.eps = static_cast<float>(eps);
   p.use_ue8m0 = use_ue8m0;

@@ -20,7 +20,12 @@ import torch
 # per graph only lengthen capture without making the figure steadier.
 MIN_REPLAY_MS = 0.5
 MAX_CALLS_PER_REPLAY = 100
-# Samples (one call each) that estimate a call's duration, to choose N.
+# A first graph of _PROBE_CALLS calls, replayed _PROBE_REPLAYS times, estimates a call's
+# duration to choose N. One call per probe graph would not do: a short graph's replay lasts
+# as long as the host takes to submit it, so a microsecond kernel looked ~20x longer, got a
+# small N, and its timed replays then left the GPU waiting on the host between replays,
+# timing the host's submission instead of the kernel.
+_PROBE_CALLS = 10
 _PROBE_REPLAYS = 5
 
 
@@ -120,9 +125,9 @@ def time_graph_replay(
         fn()
     torch.cuda.synchronize()
     try:
-        probe = _capture(fn, 1)
+        probe = _capture(fn, _PROBE_CALLS)
         probe.replay()
-        one_call_ms = statistics.median(_elapsed_ms(probe.replay, _PROBE_REPLAYS))
+        one_call_ms = min(_elapsed_ms(probe.replay, _PROBE_REPLAYS)) / _PROBE_CALLS
         del probe
         calls = _calls_for(one_call_ms)
         graph = _capture(fn, calls)
