@@ -225,6 +225,7 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="fewer M values, for a smoke run")
     ap.add_argument("--bias", action="store_true", help="time with a bias")
     ap.add_argument("--no-correctness", action="store_true")
+    ap.add_argument("--ms", type=int, nargs="+", help="the M values to time (default: 1 .. 16384)")
     args = ap.parse_args()
     if not torch.cuda.is_available():
         print("needs a CUDA GPU")
@@ -236,7 +237,7 @@ def main() -> int:
     ok = True if args.no_correctness else check_correctness(configs)
     print(f"correctness: {'PASS' if ok else 'FAIL'} ({time.time() - t0:.0f} s)")
     vllm_op = load_vllm()
-    ms = [1, 16, 128, 1024, 8192] if args.quick else MS
+    ms = args.ms or ([1, 16, 128, 1024, 8192] if args.quick else MS)
     t0 = time.time()
     results = bench(configs, ms, LLAMA_NK, args.bias, vllm_op)
     summarize(configs, results)
