@@ -251,6 +251,58 @@ def test_gpu_every_config_matches(m, n, k):
         assert torch.equal(o, outs[0]), f"config {c} differs from config 0"
 
 
+# The hand-written decode configuration (csrc/gemm/int8_scaled_mm_decode.cu), forced on the
+# edges of its tiling: 16 weight rows x 16 tokens a CTA, K in 16-byte pieces, 64-byte chunks,
+# 2048-byte stages split over 8 warps.
+DECODE_CONFIG = 8
+DECODE_MS = (1, 2, 7, 15, 16, 17, 33)  # one token, one n8 tile, two, two CTAs along M, three
+# K: one piece (16); a partial chunk (48); one piece past two stages, for warp 0 (4112) and for
+# warp 1 (2320 = 2048 + 256 + 16). N: one CTA (16), three (48), 13 (208).
+DECODE_NKS = ((16, 16), (48, 48), (16, 4112), (48, 2320), (208, 4096))
+
+
+@gpu
+@needs_sm90
+def test_gpu_decode_config_index():
+    assert gemm.int8_scaled_mm_configs()[DECODE_CONFIG] == "sm90_decode_mma_16x16_ksplit8"
+
+
+@gpu
+@needs_sm90
+@pytest.mark.parametrize("n, k", DECODE_NKS)
+@pytest.mark.parametrize("m", DECODE_MS)
+def test_gpu_decode_config_edges(m, n, k):
+    """Every (scales, bias, dtype) variant: exact, and bit-identical to the CUTLASS swap-AB
+    configuration that decode shapes use today."""
+    cutlass_config = gemm.int8_scaled_mm_configs().index("sm90_swap_128x16x128_c1x1_coop_sk")
+    for j, variant in enumerate(VARIANTS):
+        cutlass_out, decode_out = run_and_check(m, n, k, variant, configs=(cutlass_config, DECODE_CONFIG),
+                                                seed=1000 * m + n + k + j)
+        assert torch.equal(decode_out, cutlass_out), f"variant {variant}: not bit-identical to CUTLASS"
+
+
+@gpu
+@needs_sm90
+@pytest.mark.parametrize("out_dtype", OUT_DTYPES)
+@pytest.mark.parametrize("m", (1, 7, 17))
+def test_gpu_decode_config_strides_and_bounds(m, out_dtype):
+    """Row strides past K for a and b, whose padding holds values that must not enter the sums;
+    an output inside a larger poisoned buffer, of which nothing past row M may be written."""
+    n, k = 48, 4112
+    a, b, sa, sb, bias = make_inputs(m, n, k, per_token=True, per_channel=True, with_bias=True,
+                                     out_dtype=out_dtype, device="cuda")
+    a_wide = torch.full((m, k + 48), 77, dtype=torch.int8, device="cuda")
+    a_wide[:, :k] = a
+    w_wide = torch.full((n, k + 32), -99, dtype=torch.int8, device="cuda")
+    w_wide[:, :k] = b.t()
+    buffer = torch.full((m + 16, n), float("nan"), dtype=out_dtype, device="cuda")
+    out = gemm._int8_scaled_mm_config(a_wide[:, :k], w_wide[:, :k].t(), sa, sb, DECODE_CONFIG, out_dtype, bias,
+                                      out=buffer[:m])
+    assert_matches_reference(out, reference_gemm.int8_scaled_mm_exact(a, b, sa, sb, bias), bias)
+    assert torch.equal(out, gemm._int8_scaled_mm_config(a, b, sa, sb, DECODE_CONFIG, out_dtype, bias))
+    assert torch.isnan(buffer[m:]).all()
+
+
 @gpu
 @needs_sm90
 def test_gpu_leading_dims_and_empty():

@@ -1,6 +1,7 @@
 #pragma once
 // INT8 scaled GEMM: the plain interface between the torch-facing dispatcher
-// (int8_scaled_mm_dispatch.cpp) and the CUTLASS kernels (int8_scaled_mm_sm90_*.cu).
+// (int8_scaled_mm_dispatch.cpp) and the kernels (int8_scaled_mm_sm90_*.cu on CUTLASS,
+// int8_scaled_mm_decode.cu hand-written).
 //
 // Deliberately free of torch and CUTLASS headers: the kernel translation units include only
 // CUTLASS (they are the slow ones to compile), the dispatcher only torch.
@@ -46,7 +47,8 @@ struct Problem {
 using Launcher = std::string (*)(const Problem&);
 
 // One launcher per kernel configuration; each picks its bf16 or fp16 instantiation.
-// Names: sm90_[swap_ (computes out^T)]<tile MxNxK>_c<cluster MxN>_<coop|pingpong>[_sk (stream-K)].
+// CUTLASS names: sm90_[swap_ (computes out^T)]<tile MxNxK>_c<cluster MxN>_<coop|pingpong>[_sk
+// (stream-K)]; the hand-written one: sm90_decode_mma_<weight rows x tokens a CTA>_ksplit<warps>.
 // Defined in int8_scaled_mm_sm90_large.cu:
 std::string sm90_128x256x128_c2x1_coop(const Problem& p);
 std::string sm90_256x128x128_c2x1_coop(const Problem& p);
@@ -59,5 +61,8 @@ std::string sm90_128x128x128_c1x1_coop_sk(const Problem& p);
 std::string sm90_swap_128x16x128_c1x1_coop_sk(const Problem& p);
 std::string sm90_swap_128x32x128_c1x1_coop_sk(const Problem& p);
 std::string sm90_swap_128x64x128_c1x1_coop_sk(const Problem& p);
+// Defined in int8_scaled_mm_decode.cu (no CUTLASS): mma.sync with the weight as the MMA's M,
+// 16 weight rows x 16 tokens a CTA, K split over 8 warps; for decode (small M), correct for any M.
+std::string sm90_decode_mma_16x16_ksplit8(const Problem& p);
 
 }  // namespace qbench::int8_mm

@@ -1,5 +1,6 @@
 // INT8 scaled GEMM: the torch op, its argument checks, and THE dispatch table (which kernel
-// configuration runs which problem shape). The kernels are in int8_scaled_mm_sm90_*.cu.
+// configuration runs which problem shape). The kernels are in int8_scaled_mm_sm90_*.cu (CUTLASS)
+// and int8_scaled_mm_decode.cu (hand-written, small M).
 //
 //   qbench_ext::int8_scaled_mm(out, a, b, scale_a, scale_b, bias)   -- the public op
 //   qbench_ext::int8_scaled_mm_config(out, a, b, scale_a, scale_b, bias, config) -- forces one
@@ -38,6 +39,7 @@ constexpr ConfigEntry kConfigs[] = {
     /* 5 */ {"sm90_swap_128x16x128_c1x1_coop_sk", &sm90_swap_128x16x128_c1x1_coop_sk},
     /* 6 */ {"sm90_swap_128x32x128_c1x1_coop_sk", &sm90_swap_128x32x128_c1x1_coop_sk},
     /* 7 */ {"sm90_swap_128x64x128_c1x1_coop_sk", &sm90_swap_128x64x128_c1x1_coop_sk},
+    /* 8 */ {"sm90_decode_mma_16x16_ksplit8", &sm90_decode_mma_16x16_ksplit8},
 };
 constexpr int kNumConfigs = static_cast<int>(sizeof(kConfigs) / sizeof(kConfigs[0]));
 

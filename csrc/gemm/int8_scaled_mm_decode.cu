@@ -1,0 +1,282 @@
+// INT8 scaled GEMM, sm90a: a hand-written kernel for decode (small M), no CUTLASS.
+//
+// A decode GEMM reads the whole weight (N x K bytes) to produce a few token rows, so its time
+// should be the time to stream the weight from DRAM once; the CUTLASS configurations are far
+// from that (H200, N = K = 4096, M <= 16: 12.4 us against 3.95 us at copy bandwidth). This
+// kernel keeps as many weight bytes in flight as registers allow and does little else.
+//
+// Work split. The weight is the MMA's M side: one CTA owns 16 weight rows (16 output columns
+// n) and 16 tokens (output rows m, the MMA's n8 side, two n8 tiles). Grid: N / 16 CTAs along
+// x, the token tiles along y (looped when there are more than gridDim.y allows), so the kernel
+// is correct for every M, if slow for large M. The 8 warps of a CTA split K: in each stage
+// warp w takes a 256-byte window of every row, warps side by side, so a stage of the CTA reads
+// 2 KB of contiguous k per row. Each lane holds 4 chunks x 2 rows of 16 bytes (128 weight
+// bytes, 32 KB a CTA, ~64 KB an SM at 2 CTAs) in flight before it runs the MMAs of the stage.
+// The int32 partial tiles of the 8 warps are summed in shared memory (exact), then the
+// epilogue scales, adds the bias, rounds and stores.
+//
+// Loads go straight from global memory into MMA fragments: no shared-memory staging, no
+// ldmatrix. A CTA reads its weight bytes once, so they bypass L1 and are marked evict-first in
+// L2 (where the activations, read by every CTA, should stay).
+//
+// The k permutation. mma.sync.m16n8k32.row.col.s32.s8.s8.s32 (PTX ISA, "Matrix fragments for
+// mma.m16n8k32" with .s8) gives lane (g = lane / 4, q = lane % 4):
+//   A (16 x 32): a0 = row g,   k 4q..4q+3      a1 = row g+8, k 4q..4q+3
+//                a2 = row g,   k 16+4q..+3     a3 = row g+8, k 16+4q..+3
+//   B (32 x 8):  b0 = col g,   k 4q..4q+3      b1 = col g,   k 16+4q..+3
+//   C (16 x 8):  c0 = (g, 2q)  c1 = (g, 2q+1)  c2 = (g+8, 2q)  c3 = (g+8, 2q+1)
+// Lane q therefore owns the same 8 of the 32 k slots in A and in B. A dot product over k may
+// be taken in any order, so we are free to say which real k each slot holds, provided A and B
+// agree. We let lane q load the 16 contiguous bytes k0 + 16q .. k0 + 16q + 15 of a 64-byte
+// chunk (one 128-bit load per row, 4 registers r0..r3 of 4 bytes), and feed them to two MMAs:
+//   MMA 0: a0/a2 (and b0/b1) = r0, r1, i.e. slots 4q+j and 16+4q+j hold k0 + 16q + j and
+//          k0 + 16q + 4 + j;
+//   MMA 1: a0/a2 (and b0/b1) = r2, r3, i.e. the same slots hold k0 + 16q + 8 + j and
+//          k0 + 16q + 12 + j   (j = 0..3),
+// rows g and g+8 (a1/a3) and the token's bytes (b0/b1) the same way. Over the two MMAs every k
+// of the chunk meets its partner exactly once. A quad's 4 lanes cover 64 contiguous bytes of a
+// row, so every 32-byte sector a load instruction touches is used whole.
+//
+// K is a multiple of 16 and so is every 16-byte piece's start, so a piece is wholly inside or
+// wholly outside K: the K tail is a per-piece predicate, zero-filled. Tokens m >= M are never
+// read (zero fragments) and never written.
+//
+// Epilogue: bit-identical to the CUTLASS configurations (int8_scaled_mm_sm90.cuh). Read in
+// CUTLASS 4.2's headers: the accumulator reaches the EVT as int32 and is converted by
+// NumericConverter<float, int32_t, round_to_nearest>, a static_cast (cvt.rn.f32.s32);
+// Sm90Compute<multiplies> computes scale_a * acc (mul.f32); Sm90Compute<
+// homogeneous_multiply_add> computes multiply_add<float>, `a * b + c`, which nvcc contracts to
+// one fma.rn.f32 (checked: PTX of those functors, and FFMA after FMUL in the SASS of
+// int8_scaled_mm_sm90_small.cu.o); a null bias is the node's null_default, 0, and the FMA
+// still runs (no is_zero shortcut applies to this tree), so -0 products become +0 there as
+// here; NumericArrayConverter<bfloat16_t/half_t, float, round_to_nearest> converts pairs with
+// cvt.rn.bf16x2.f32 / cvt.rn.f16x2.f32 (__float22half2_rn). We use the same instructions,
+// with explicit round-to-nearest intrinsics so that no contraction can change them.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+
+#include "gemm/int8_scaled_mm.h"
+
+namespace qbench::int8_mm {
+namespace {
+
+constexpr int kWarps = 8;  // split K
+constexpr int kThreads = kWarps * 32;
+constexpr int kRows = 16;    // weight rows (output columns n) of a CTA: the MMA's M
+constexpr int kTokens = 16;  // tokens (output rows m) of a CTA: two n8 MMA tiles
+constexpr int kPieceBytes = 16;                            // one 128-bit load
+constexpr int kChunkK = 4 * kPieceBytes;                   // a quad's k per row and load: 64
+constexpr int kChunksPerStage = 4;                         // loads per row in flight per lane
+constexpr int kWarpStageK = kChunksPerStage * kChunkK;     // 256
+constexpr int kCtaStageK = kWarps * kWarpStageK;           // 2048
+constexpr int kMaxGridY = 65535;
+
+// ceil(m / kTokens), without the overflow of (m + kTokens - 1) for m near 2^31.
+__host__ __device__ constexpr int token_tile_count(int m) { return m / kTokens + (m % kTokens != 0); }
+
+// An L2 cache policy that evicts the lines it tags first (sm_80+ encodes the priority in a
+// policy register; the direct .L2::evict_first qualifier of ld needs 256-bit loads).
+__device__ __forceinline__ uint64_t evict_first_policy() {
+  uint64_t policy;
+  asm("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;\n" : "=l"(policy));
+  return policy;
+}
+
+// 16 bytes of a weight row, or zeros when !valid. Read once: skip L1, be the first out of L2,
+// and let L2 fetch the whole 256-byte block (the CTA reads all of it in this stage).
+__device__ __forceinline__ void load_weight_piece(uint32_t (&r)[4], const int8_t* ptr, bool valid,
+                                                  uint64_t policy) {
+  asm("{\n"
+      "  .reg .pred p;\n"
+      "  setp.ne.b32 p, %5, 0;\n"
+      "  mov.b32 %0, 0;\n"
+      "  mov.b32 %1, 0;\n"
+      "  mov.b32 %2, 0;\n"
+      "  mov.b32 %3, 0;\n"
+      "  @p ld.global.nc.L1::no_allocate.L2::cache_hint.L2::256B.v4.u32 {%0, %1, %2, %3}, [%4], %6;\n"
+      "}\n"
+      : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+      : "l"(ptr), "r"(static_cast<int>(valid)), "l"(policy));
+}
+
+// 16 bytes of a token row, or zeros when !valid. Every CTA reads the activations: keep them
+// cached.
+__device__ __forceinline__ void load_token_piece(uint32_t (&r)[4], const int8_t* ptr, bool valid) {
+  asm("{\n"
+      "  .reg .pred p;\n"
+      "  setp.ne.b32 p, %5, 0;\n"
+      "  mov.b32 %0, 0;\n"
+      "  mov.b32 %1, 0;\n"
+      "  mov.b32 %2, 0;\n"
+      "  mov.b32 %3, 0;\n"
+      "  @p ld.global.nc.v4.u32 {%0, %1, %2, %3}, [%4];\n"
+      "}\n"
+      : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+      : "l"(ptr), "r"(static_cast<int>(valid)));
+}
+
+// acc (16 x 8) += A (16 x 32) * B (32 x 8), int8 in, int32 accumulate (exact).
+__device__ __forceinline__ void mma_s8(int32_t (&acc)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
+                                       uint32_t b0, uint32_t b1) {
+  asm("mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+      "{%0, %1, %2, %3};\n"
+      : "+r"(acc[0]), "+r"(acc[1]), "+r"(acc[2]), "+r"(acc[3])
+      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+// The output dtype: its bias element as float (exact), and a pair of results rounded to
+// nearest-even and packed (the low half is the lower column), as CUTLASS's converters do.
+template <bool kOutFp16>
+struct OutType;
+
+template <>
+struct OutType<false> {
+  static __device__ __forceinline__ float to_float(uint16_t bits) {
+    return __bfloat162float(__ushort_as_bfloat16(bits));
+  }
+  static __device__ __forceinline__ uint32_t round_pair(float lo, float hi) {
+    uint32_t packed;
+    asm("cvt.rn.bf16x2.f32 %0, %1, %2;\n" : "=r"(packed) : "f"(hi), "f"(lo));
+    return packed;
+  }
+};
+
+template <>
+struct OutType<true> {
+  static __device__ __forceinline__ float to_float(uint16_t bits) { return __half2float(__ushort_as_half(bits)); }
+  static __device__ __forceinline__ uint32_t round_pair(float lo, float hi) {
+    uint32_t packed;
+    asm("cvt.rn.f16x2.f32 %0, %1, %2;\n" : "=r"(packed) : "f"(hi), "f"(lo));
+    return packed;
+  }
+};
+
+// out = round(scale_b * (scale_a * float(acc)) + bias), as the CUTLASS epilogue computes it.
+__device__ __forceinline__ float scale_and_bias(int32_t acc, float scale_a, float scale_b, float bias) {
+  return __fmaf_rn(scale_b, __fmul_rn(scale_a, __int2float_rn(acc)), bias);
+}
+
+template <bool kOutFp16>
+__global__ void __launch_bounds__(kThreads, 2) int8_decode_gemm_kernel(const Problem p) {
+  using Out = OutType<kOutFp16>;
+  // Each warp's int32 partial tile, [token m][weight row n].
+  __shared__ int32_t partial[kWarps][kTokens][kRows];
+
+  const int lane = threadIdx.x % 32;
+  const int warp = threadIdx.x / 32;
+  const int group = lane / 4;  // MMA fragment row (weight) and column (token) of this lane
+  const int quad = lane % 4;   // which 16-byte piece of each 64-byte chunk this lane loads
+
+  const int n0 = blockIdx.x * kRows;
+  const int8_t* weight_lo = p.b + static_cast<int64_t>(n0 + group) * p.ldb + quad * kPieceBytes;
+  const int8_t* weight_hi = weight_lo + 8 * p.ldb;
+  const uint64_t weight_policy = evict_first_policy();
+
+  const int token_tiles = token_tile_count(p.m);
+  for (int token_tile = blockIdx.y; token_tile < token_tiles; token_tile += gridDim.y) {
+    const int m0 = token_tile * kTokens;
+    const int tokens = min(kTokens, p.m - m0);
+    const bool has_token_lo = group < tokens;
+    const bool has_token_hi = group + 8 < tokens;
+    const bool two_token_tiles = tokens > 8;  // warp-uniform
+    // Rows past M are never dereferenced; point them at row m0 to keep the address valid.
+    const int8_t* tokens_base = p.a + static_cast<int64_t>(m0) * p.lda + quad * kPieceBytes;
+    const int8_t* token_lo = tokens_base + (has_token_lo ? group : 0) * p.lda;
+    const int8_t* token_hi = tokens_base + (has_token_hi ? group + 8 : 0) * p.lda;
+
+    int32_t acc[2][4] = {};  // [token n8 tile][C fragment]
+    for (int64_t k_stage = static_cast<int64_t>(warp) * kWarpStageK; k_stage < p.k; k_stage += kCtaStageK) {
+      uint32_t w_lo[kChunksPerStage][4], w_hi[kChunksPerStage][4];
+      uint32_t x_lo[kChunksPerStage][4], x_hi[kChunksPerStage][4];
+#pragma unroll
+      for (int c = 0; c < kChunksPerStage; ++c) {
+        const int64_t k = k_stage + c * kChunkK;  // this chunk's start; the lane's piece is + 16q
+        const bool in_k = k + quad * kPieceBytes < p.k;
+        load_weight_piece(w_lo[c], weight_lo + k, in_k, weight_policy);
+        load_weight_piece(w_hi[c], weight_hi + k, in_k, weight_policy);
+        load_token_piece(x_lo[c], token_lo + k, in_k && has_token_lo);
+        load_token_piece(x_hi[c], token_hi + k, in_k && has_token_hi);
+      }
+#pragma unroll
+      for (int c = 0; c < kChunksPerStage; ++c) {
+#pragma unroll
+        for (int half = 0; half < 2; ++half) {
+          const int r = 2 * half;  // registers r, r+1 feed slots 4q+j, 16+4q+j (see the header)
+          mma_s8(acc[0], w_lo[c][r], w_hi[c][r], w_lo[c][r + 1], w_hi[c][r + 1], x_lo[c][r], x_lo[c][r + 1]);
+          if (two_token_tiles) {
+            mma_s8(acc[1], w_lo[c][r], w_hi[c][r], w_lo[c][r + 1], w_hi[c][r + 1], x_hi[c][r], x_hi[c][r + 1]);
+          }
+        }
+      }
+    }
+
+#pragma unroll
+    for (int t = 0; t < 2; ++t) {
+      const int m = 8 * t + 2 * quad;
+      partial[warp][m][group] = acc[t][0];
+      partial[warp][m + 1][group] = acc[t][1];
+      partial[warp][m][group + 8] = acc[t][2];
+      partial[warp][m + 1][group + 8] = acc[t][3];
+    }
+    __syncthreads();
+
+    // Half the threads finish the tile, two adjacent columns each.
+    if (threadIdx.x < kTokens * kRows / 2) {
+      const int m_local = threadIdx.x / (kRows / 2);
+      const int n_local = 2 * (threadIdx.x % (kRows / 2));
+      const int m = m0 + m_local;
+      if (m < p.m) {
+        int32_t sum0 = 0, sum1 = 0;
+#pragma unroll
+        for (int w = 0; w < kWarps; ++w) {
+          sum0 += partial[w][m_local][n_local];
+          sum1 += partial[w][m_local][n_local + 1];
+        }
+        const int n = n0 + n_local;
+        const float scale_a = p.scale_a[p.scale_a_per_row ? m : 0];
+        const float scale_b0 = p.scale_b[p.scale_b_per_col ? n : 0];
+        const float scale_b1 = p.scale_b[p.scale_b_per_col ? n + 1 : 0];
+        float bias0 = 0.0f, bias1 = 0.0f;
+        if (p.bias != nullptr) {
+          const auto* bias = static_cast<const uint16_t*>(p.bias);
+          bias0 = Out::to_float(bias[n]);
+          bias1 = Out::to_float(bias[n + 1]);
+        }
+        const uint32_t packed = Out::round_pair(scale_and_bias(sum0, scale_a, scale_b0, bias0),
+                                                scale_and_bias(sum1, scale_a, scale_b1, bias1));
+        auto* out = static_cast<uint16_t*>(p.out) + static_cast<int64_t>(m) * p.ldo + n;
+        *reinterpret_cast<uint32_t*>(out) = packed;
+      }
+    }
+    __syncthreads();  // the next token tile reuses `partial`
+  }
+}
+
+bool aligned16(const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; }
+
+}  // namespace
+
+std::string sm90_decode_mma_16x16_ksplit8(const Problem& p) {
+  // The dispatcher's checks already guarantee these; the kernel's loads depend on them.
+  if (p.n % kRows != 0 || p.k % kPieceBytes != 0) return "the decode kernel needs N and K multiples of 16";
+  if ((p.m > 1 && p.lda % kPieceBytes != 0) || p.ldb % kPieceBytes != 0 || p.ldo % 2 != 0 || !aligned16(p.a) ||
+      !aligned16(p.b) || !aligned16(p.out)) {
+    return "the decode kernel needs 16-byte aligned a and b rows and out";
+  }
+  const dim3 grid(p.n / kRows, std::min(token_tile_count(p.m), kMaxGridY));
+  if (p.out_fp16) {
+    int8_decode_gemm_kernel<true><<<grid, kThreads, 0, p.stream>>>(p);
+  } else {
+    int8_decode_gemm_kernel<false><<<grid, kThreads, 0, p.stream>>>(p);
+  }
+  const cudaError_t err = cudaGetLastError();
+  if (err != cudaSuccess) return std::string("decode kernel launch failed: ") + cudaGetErrorString(err);
+  return {};
+}
+
+}  // namespace qbench::int8_mm
