@@ -207,8 +207,10 @@ def test_config_table():
     for m in (1, 7, 16, 17, 33, 64, 65, 100, 128, 129, 256, 257, 1000, 4096, 100000):
         for n, k in ((16, 16), (4096, 4096), (28672, 4096), (4096, 14336)):
             assert 0 <= gemm.int8_scaled_mm_pick_config(m, n, k) < len(names)
-    # Decode sizes swap A and B.
-    assert "swap" in names[gemm.int8_scaled_mm_pick_config(1, 4096, 4096)]
+    # Decode sizes take the hand-written kernel, slightly larger M the swapped CUTLASS tiles.
+    assert "decode" in names[gemm.int8_scaled_mm_pick_config(1, 4096, 4096)]
+    assert "decode" in names[gemm.int8_scaled_mm_pick_config(16, 4096, 4096)]
+    assert "swap" in names[gemm.int8_scaled_mm_pick_config(17, 4096, 4096)]
 
 
 # --------------------------------------------------------------------------------------------

@@ -15,6 +15,9 @@
 // The int32 partial tiles of the 8 warps are summed in shared memory (exact), then the
 // epilogue scales, adds the bias, rounds and stores.
 //
+// The launch uses programmatic dependent launch (PDL): a decode GEMM lasts a few
+// microseconds, of which the launch would otherwise be a large part.
+//
 // Loads go straight from global memory into MMA fragments: no shared-memory staging, no
 // ldmatrix. A CTA reads its weight bytes once, so they bypass L1 and are marked evict-first in
 // L2 (where the activations, read by every CTA, should stay).
@@ -176,6 +179,10 @@ __global__ void __launch_bounds__(kThreads, 2) int8_decode_gemm_kernel(const Pro
   const int8_t* weight_lo = p.b + static_cast<int64_t>(n0 + group) * p.ldb + quad * kPieceBytes;
   const int8_t* weight_hi = weight_lo + 8 * p.ldb;
   const uint64_t weight_policy = evict_first_policy();
+  // Launched with programmatic dependent launch: everything above overlapped the previous
+  // kernel in the stream; no global memory is touched before it has completed.
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+  asm volatile("griddepcontrol.launch_dependents;");
 
   const int token_tiles = token_tile_count(p.m);
   for (int token_tile = blockIdx.y; token_tile < token_tiles; token_tile += gridDim.y) {
@@ -269,10 +276,19 @@ std::string sm90_decode_mma_16x16_ksplit8(const Problem& p) {
     return "the decode kernel needs 16-byte aligned a and b rows and out";
   }
   const dim3 grid(p.n / kRows, std::min(token_tile_count(p.m), kMaxGridY));
+  cudaLaunchConfig_t config{};
+  config.gridDim = grid;
+  config.blockDim = dim3(kThreads);
+  config.stream = p.stream;
+  cudaLaunchAttribute attribute{};
+  attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attribute.val.programmaticStreamSerializationAllowed = 1;
+  config.attrs = &attribute;
+  config.numAttrs = 1;
   if (p.out_fp16) {
-    int8_decode_gemm_kernel<true><<<grid, kThreads, 0, p.stream>>>(p);
+    cudaLaunchKernelEx(&config, int8_decode_gemm_kernel<true>, p);
   } else {
-    int8_decode_gemm_kernel<false><<<grid, kThreads, 0, p.stream>>>(p);
+    cudaLaunchKernelEx(&config, int8_decode_gemm_kernel<false>, p);
   }
   const cudaError_t err = cudaGetLastError();
   if (err != cudaSuccess) return std::string("decode kernel launch failed: ") + cudaGetErrorString(err);

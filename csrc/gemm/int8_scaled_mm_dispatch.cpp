@@ -49,9 +49,12 @@ constexpr int kNumConfigs = static_cast<int>(sizeof(kConfigs) / sizeof(kConfigs[
 // Chosen from scripts/gpu_check_gemm.py on an H200 (2026-11-22; every config timed on the
 // Llama-3.1-8B shapes, the rule per M bucket is the config with the smallest geometric-mean
 // slowdown against the per-shape best):
-//  - M <= 64 (decode): swap A and B so the tokens are the tile's narrow N side, stream-K
+//  - M <= 16 (decode): the hand-written mma.sync kernel (int8_scaled_mm_decode.cu), which
+//    streams the weight with no workspace or reduction pass; on an H100 it took 7.6-8.5 us at
+//    N = K = 4096 where the best CUTLASS configuration took 12.4 and vLLM 9.3.
+//  - 16 < M <= 64: swap A and B so the tokens are the tile's narrow N side, stream-K
 //    spreading the K loop over all SMs; 16-wide tiles, except 64-wide on wide weights
-//    (N >= 16384) past M = 16.
+//    (N >= 16384).
 //  - 64 < M <= 256: 64x128 pingpong tiles, the 2x1 cluster sharing B.
 //  - 256 < M <= 4096: 128x128 pingpong tiles.
 //  - M > 4096: 128x256 cooperative tiles, the 2x1 cluster multicasting B.
@@ -64,7 +67,7 @@ struct Rule {
 constexpr int64_t kAnyM = std::numeric_limits<int64_t>::max();
 
 constexpr Rule kRules[] = {
-    {16, 0, 5},       // sm90_swap_128x16x128_c1x1_coop_sk
+    {16, 0, 8},       // sm90_decode_mma_16x16_ksplit8
     {64, 16384, 7},   // sm90_swap_128x64x128_c1x1_coop_sk
     {64, 0, 5},       // sm90_swap_128x16x128_c1x1_coop_sk
     {256, 0, 3},      // sm90_64x128x128_c2x1_pingpong
