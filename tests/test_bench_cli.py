@@ -175,7 +175,7 @@ def _fp8_outputs(x, **options):
 
 
 def test_check_exact_close_and_mismatch_fp8():
-    x = torch.randn(8, 256) * 8
+    x = torch.randn(8, 256, generator=torch.Generator().manual_seed(0)) * 8
     ref_q, ref_s = _fp8_outputs(x)
     check = quant_suite.check_outputs
 
@@ -191,13 +191,29 @@ def test_check_exact_close_and_mismatch_fp8():
     assert status == "close" and detail.startswith("4 of 2048 q codes")
     assert check(one_step, ref_s, ref_q, ref_s, bit_exact=True)[0] == "MISMATCH"
 
+    # Two codes up stays a finite e4m3 value (0x7F would be NaN) below 448.
     two_steps = ref_q.clone()
-    two_steps.view(torch.uint8)[0, inner.nonzero()[0, 0]] += 2
+    codes = two_steps.view(torch.uint8)[0]
+    codes[(((codes & 0x7F) != 0) & ((codes & 0x7F) < 0x7C)).nonzero()[0, 0]] += 2
     assert check(two_steps, ref_s, ref_q, ref_s, bit_exact=False)[0] == "MISMATCH"
 
     off_scale = ref_s.clone()
     off_scale[0, 0] *= 1.01
     assert check(ref_q, off_scale, ref_q, ref_s, bit_exact=False)[0] == "MISMATCH"
+
+
+def test_one_step_means_neighbouring_e4m3_values():
+    def close(got, ref):
+        q = torch.tensor([got], dtype=torch.uint8).view(torch.float8_e4m3fn)
+        r = torch.tensor([ref], dtype=torch.uint8).view(torch.float8_e4m3fn)
+        s = torch.ones(1, 1)
+        return quant_suite.check_outputs(q, s, r, s, bit_exact=False)[0] == "close"
+
+    assert close(0x6F, 0x6E) and close(0x70, 0x6F)  # 120 vs 112, 128 vs 120
+    assert not close(0x70, 0x6E)  # 128 vs 112: two values apart, across a binade
+    assert close(0x81, 0x00) and close(0x01, 0x80)  # -2^-9 vs +0, 2^-9 vs -0
+    assert not close(0x81, 0x01)  # -2^-9 vs 2^-9
+    assert not close(0x7F, 0x7E) and close(0x7F, 0xFF)  # NaN only against NaN
 
 
 def test_check_compares_scales_by_value_across_layouts():
