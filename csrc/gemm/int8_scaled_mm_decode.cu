@@ -9,11 +9,9 @@
 // n) and 16 tokens (output rows m, the MMA's n8 side, two n8 tiles). Grid: N / 16 CTAs along
 // x, the token tiles along y (looped when there are more than gridDim.y allows), so the kernel
 // is correct for every M, if slow for large M. The 8 warps of a CTA split K: in each stage
-// warp w takes a 128-byte window of every row, warps side by side, so a stage of the CTA reads
-// 1 KB of contiguous k per row. Stages are software-pipelined over two register buffers: a
-// lane issues the next stage's loads (2 chunks x 2 rows of 16 bytes) before the MMAs of the
-// current one, so 128 weight bytes a lane (32 KB a CTA, ~64 KB an SM at 2 CTAs) stay in
-// flight without the bubble a load-then-compute loop leaves at every stage.
+// warp w takes a 256-byte window of every row, warps side by side, so a stage of the CTA reads
+// 2 KB of contiguous k per row. Each lane holds 4 chunks x 2 rows of 16 bytes (128 weight
+// bytes, 32 KB a CTA, ~64 KB an SM at 2 CTAs) in flight before it runs the MMAs of the stage.
 // The int32 partial tiles of the 8 warps are summed in shared memory (exact), then the
 // epilogue scales, adds the bias, rounds and stores.
 //
@@ -76,9 +74,9 @@ constexpr int kRows = 16;    // weight rows (output columns n) of a CTA: the MMA
 constexpr int kTokens = 16;  // tokens (output rows m) of a CTA: two n8 MMA tiles
 constexpr int kPieceBytes = 16;                            // one 128-bit load
 constexpr int kChunkK = 4 * kPieceBytes;                   // a quad's k per row and load: 64
-constexpr int kChunksPerStage = 2;                         // loads per row and stage per lane
-constexpr int kWarpStageK = kChunksPerStage * kChunkK;     // 128
-constexpr int kCtaStageK = kWarps * kWarpStageK;           // 1024
+constexpr int kChunksPerStage = 4;                         // loads per row in flight per lane
+constexpr int kWarpStageK = kChunksPerStage * kChunkK;     // 256
+constexpr int kCtaStageK = kWarps * kWarpStageK;           // 2048
 constexpr int kMaxGridY = 65535;
 
 // ceil(m / kTokens), without the overflow of (m + kTokens - 1) for m near 2^31.
@@ -93,7 +91,7 @@ __device__ __forceinline__ uint64_t evict_first_policy() {
 }
 
 // 16 bytes of a weight row, or zeros when !valid. Read once: skip L1, be the first out of L2,
-// and let L2 fetch the whole 256-byte block (the CTA reads all of it within two stages).
+// and let L2 fetch the whole 256-byte block (the CTA reads all of it in this stage).
 __device__ __forceinline__ void load_weight_piece(uint32_t (&r)[4], const int8_t* ptr, bool valid,
                                                   uint64_t policy) {
   asm("{\n"
@@ -133,41 +131,6 @@ __device__ __forceinline__ void mma_s8(int32_t (&acc)[4], uint32_t a0, uint32_t 
       : "+r"(acc[0]), "+r"(acc[1]), "+r"(acc[2]), "+r"(acc[3])
       : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
-
-// A lane's fragments of one stage: kChunksPerStage chunks of its two weight rows (g, g + 8)
-// and two tokens (g, g + 8), 16 bytes each.
-struct StageFragments {
-  uint32_t w_lo[kChunksPerStage][4], w_hi[kChunksPerStage][4];
-  uint32_t x_lo[kChunksPerStage][4], x_hi[kChunksPerStage][4];
-
-  __device__ __forceinline__ void load(const int8_t* weight_lo, const int8_t* weight_hi, const int8_t* token_lo,
-                                       const int8_t* token_hi, int64_t k_stage, int64_t k_total, int quad,
-                                       bool has_token_lo, bool has_token_hi, uint64_t weight_policy) {
-#pragma unroll
-    for (int c = 0; c < kChunksPerStage; ++c) {
-      const int64_t k = k_stage + c * kChunkK;  // this chunk's start; the lane's piece is + 16q
-      const bool in_k = k + quad * kPieceBytes < k_total;
-      load_weight_piece(w_lo[c], weight_lo + k, in_k, weight_policy);
-      load_weight_piece(w_hi[c], weight_hi + k, in_k, weight_policy);
-      load_token_piece(x_lo[c], token_lo + k, in_k && has_token_lo);
-      load_token_piece(x_hi[c], token_hi + k, in_k && has_token_hi);
-    }
-  }
-
-  __device__ __forceinline__ void mma(int32_t (&acc)[2][4], bool two_token_tiles) const {
-#pragma unroll
-    for (int c = 0; c < kChunksPerStage; ++c) {
-#pragma unroll
-      for (int half = 0; half < 2; ++half) {
-        const int r = 2 * half;  // registers r, r+1 feed slots 4q+j, 16+4q+j (see the header)
-        mma_s8(acc[0], w_lo[c][r], w_hi[c][r], w_lo[c][r + 1], w_hi[c][r + 1], x_lo[c][r], x_lo[c][r + 1]);
-        if (two_token_tiles) {
-          mma_s8(acc[1], w_lo[c][r], w_hi[c][r], w_lo[c][r + 1], w_hi[c][r + 1], x_hi[c][r], x_hi[c][r + 1]);
-        }
-      }
-    }
-  }
-};
 
 // The output dtype: its bias element as float (exact), and a pair of results rounded to
 // nearest-even and packed (the low half is the lower column), as CUTLASS's converters do.
@@ -234,21 +197,29 @@ __global__ void __launch_bounds__(kThreads, 2) int8_decode_gemm_kernel(const Pro
     const int8_t* token_hi = tokens_base + (has_token_hi ? group + 8 : 0) * p.lda;
 
     int32_t acc[2][4] = {};  // [token n8 tile][C fragment]
-    // Software pipeline over two register buffers: a stage's loads are issued before the
-    // previous stage's MMAs, so a warp always has a stage of loads in flight. Stages past K
-    // load nothing (zero fragments) and add zeros.
-    StageFragments even, odd;
-    const int64_t first_stage = static_cast<int64_t>(warp) * kWarpStageK;
-    const auto load = [&](StageFragments& f, int64_t k_stage) {
-      f.load(weight_lo, weight_hi, token_lo, token_hi, k_stage, p.k, quad, has_token_lo, has_token_hi,
-             weight_policy);
-    };
-    load(even, first_stage);
-    for (int64_t k_stage = first_stage; k_stage < p.k; k_stage += 2 * kCtaStageK) {
-      load(odd, k_stage + kCtaStageK);
-      even.mma(acc, two_token_tiles);
-      load(even, k_stage + 2 * kCtaStageK);
-      odd.mma(acc, two_token_tiles);
+    for (int64_t k_stage = static_cast<int64_t>(warp) * kWarpStageK; k_stage < p.k; k_stage += kCtaStageK) {
+      uint32_t w_lo[kChunksPerStage][4], w_hi[kChunksPerStage][4];
+      uint32_t x_lo[kChunksPerStage][4], x_hi[kChunksPerStage][4];
+#pragma unroll
+      for (int c = 0; c < kChunksPerStage; ++c) {
+        const int64_t k = k_stage + c * kChunkK;  // this chunk's start; the lane's piece is + 16q
+        const bool in_k = k + quad * kPieceBytes < p.k;
+        load_weight_piece(w_lo[c], weight_lo + k, in_k, weight_policy);
+        load_weight_piece(w_hi[c], weight_hi + k, in_k, weight_policy);
+        load_token_piece(x_lo[c], token_lo + k, in_k && has_token_lo);
+        load_token_piece(x_hi[c], token_hi + k, in_k && has_token_hi);
+      }
+#pragma unroll
+      for (int c = 0; c < kChunksPerStage; ++c) {
+#pragma unroll
+        for (int half = 0; half < 2; ++half) {
+          const int r = 2 * half;  // registers r, r+1 feed slots 4q+j, 16+4q+j (see the header)
+          mma_s8(acc[0], w_lo[c][r], w_hi[c][r], w_lo[c][r + 1], w_hi[c][r + 1], x_lo[c][r], x_lo[c][r + 1]);
+          if (two_token_tiles) {
+            mma_s8(acc[1], w_lo[c][r], w_hi[c][r], w_lo[c][r + 1], w_hi[c][r + 1], x_hi[c][r], x_hi[c][r + 1]);
+          }
+        }
+      }
     }
 
 #pragma unroll
