@@ -63,6 +63,7 @@
 #include <cstdint>
 #include <string>
 
+#include "core/pdl.cuh"
 #include "gemm/int8_scaled_mm.h"
 
 namespace qbench::int8_mm {
@@ -94,33 +95,22 @@ __device__ __forceinline__ uint64_t evict_first_policy() {
 // and let L2 fetch the whole 256-byte block (the CTA reads all of it in this stage).
 __device__ __forceinline__ void load_weight_piece(uint32_t (&r)[4], const int8_t* ptr, bool valid,
                                                   uint64_t policy) {
-  asm("{\n"
-      "  .reg .pred p;\n"
-      "  setp.ne.b32 p, %5, 0;\n"
-      "  mov.b32 %0, 0;\n"
-      "  mov.b32 %1, 0;\n"
-      "  mov.b32 %2, 0;\n"
-      "  mov.b32 %3, 0;\n"
-      "  @p ld.global.nc.L1::no_allocate.L2::cache_hint.L2::256B.v4.u32 {%0, %1, %2, %3}, [%4], %6;\n"
-      "}\n"
-      : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-      : "l"(ptr), "r"(static_cast<int>(valid)), "l"(policy));
+  r[0] = r[1] = r[2] = r[3] = 0;
+  if (valid) {
+    asm volatile("ld.global.nc.L1::no_allocate.L2::cache_hint.L2::256B.v4.u32 {%0, %1, %2, %3}, [%4], %5;\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "l"(ptr), "l"(policy));
+  }
 }
 
 // 16 bytes of a token row, or zeros when !valid. Every CTA reads the activations: keep them
 // cached.
 __device__ __forceinline__ void load_token_piece(uint32_t (&r)[4], const int8_t* ptr, bool valid) {
-  asm("{\n"
-      "  .reg .pred p;\n"
-      "  setp.ne.b32 p, %5, 0;\n"
-      "  mov.b32 %0, 0;\n"
-      "  mov.b32 %1, 0;\n"
-      "  mov.b32 %2, 0;\n"
-      "  mov.b32 %3, 0;\n"
-      "  @p ld.global.nc.v4.u32 {%0, %1, %2, %3}, [%4];\n"
-      "}\n"
-      : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-      : "l"(ptr), "r"(static_cast<int>(valid)));
+  r[0] = r[1] = r[2] = r[3] = 0;
+  if (valid) {
+    const uint4 v = __ldg(reinterpret_cast<const uint4*>(ptr));
+    r[0] = v.x, r[1] = v.y, r[2] = v.z, r[3] = v.w;
+  }
 }
 
 // acc (16 x 8) += A (16 x 32) * B (32 x 8), int8 in, int32 accumulate (exact).
@@ -181,8 +171,7 @@ __global__ void __launch_bounds__(kThreads, 2) int8_decode_gemm_kernel(const Pro
   const uint64_t weight_policy = evict_first_policy();
   // Launched with programmatic dependent launch: everything above overlapped the previous
   // kernel in the stream; no global memory is touched before it has completed.
-  asm volatile("griddepcontrol.wait;" ::: "memory");
-  asm volatile("griddepcontrol.launch_dependents;");
+  pdl_wait();
 
   const int token_tiles = token_tile_count(p.m);
   for (int token_tile = blockIdx.y; token_tile < token_tiles; token_tile += gridDim.y) {
@@ -276,21 +265,8 @@ std::string sm90_decode_mma_16x16_ksplit8(const Problem& p) {
     return "the decode kernel needs 16-byte aligned a and b rows and out";
   }
   const dim3 grid(p.n / kRows, std::min(token_tile_count(p.m), kMaxGridY));
-  cudaLaunchConfig_t config{};
-  config.gridDim = grid;
-  config.blockDim = dim3(kThreads);
-  config.stream = p.stream;
-  cudaLaunchAttribute attribute{};
-  attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attribute.val.programmaticStreamSerializationAllowed = 1;
-  config.attrs = &attribute;
-  config.numAttrs = 1;
-  if (p.out_fp16) {
-    cudaLaunchKernelEx(&config, int8_decode_gemm_kernel<true>, p);
-  } else {
-    cudaLaunchKernelEx(&config, int8_decode_gemm_kernel<false>, p);
-  }
-  const cudaError_t err = cudaGetLastError();
+  const cudaError_t err = p.out_fp16 ? launch_with_pdl(int8_decode_gemm_kernel<true>, grid, dim3(kThreads), p.stream, p)
+                                     : launch_with_pdl(int8_decode_gemm_kernel<false>, grid, dim3(kThreads), p.stream, p);
   if (err != cudaSuccess) return std::string("decode kernel launch failed: ") + cudaGetErrorString(err);
   return {};
 }

@@ -30,6 +30,7 @@
 
 #include <cstdint>
 
+#include "core/pdl.cuh"
 #include "quantization/quant_checks.h"
 
 namespace qbench {
@@ -311,9 +312,9 @@ __device__ __forceinline__ void quantize_chunk(const GroupQuantParams& p, const 
 }
 
 // One thread per item (a thread's chunk of N elements; items are numbered group by group).
-// Launched with programmatic stream serialization: the launch and the index math overlap the
-// tail of the kernel before it in the stream, and griddepcontrol.wait holds every memory
-// access until that kernel has completed and its writes are visible.
+// Launched with PDL (core/pdl.cuh): the launch and the index math overlap the tail of the
+// kernel before it in the stream; pdl_wait() holds every memory access until that kernel has
+// completed.
 template <typename InT, typename Out, int N>
 __global__ void __launch_bounds__(kMaxThreadsPerBlock)
     per_token_group_quant_kernel(const GroupQuantParams p) {
@@ -322,8 +323,7 @@ __global__ void __launch_bounds__(kMaxThreadsPerBlock)
   const uint32_t lane = static_cast<uint32_t>(item) & ((1u << p.lanes_log2) - 1u);
   const GroupPos pos = locate(p, static_cast<uint32_t>(item >> p.lanes_log2));
   const InT* x = chunk_input<InT, N>(p, pos, lane);
-  asm volatile("griddepcontrol.wait;" ::: "memory");
-  asm volatile("griddepcontrol.launch_dependents;");
+  pdl_wait();
   RawChunk<InT, N> raw;
   raw.load(x, p.vector_loads);
   quantize_chunk<InT, Out, N>(p, raw, pos, lane);
@@ -338,16 +338,8 @@ void launch_n(GroupQuantParams p, cudaStream_t stream) {
   p.lanes_log2 = __builtin_ctz(static_cast<unsigned>(p.group_size / N));
   p.num_items = uint64_t(p.num_groups) << p.lanes_log2;
   const int threads = p.num_items <= kMaxItemsForSmallBlocks ? kSmallBlockThreads : kMaxThreadsPerBlock;
-  cudaLaunchConfig_t config{};
-  config.gridDim = dim3(static_cast<unsigned>((p.num_items + threads - 1) / threads));
-  config.blockDim = dim3(threads);
-  config.stream = stream;
-  cudaLaunchAttribute attribute{};
-  attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attribute.val.programmaticStreamSerializationAllowed = 1;
-  config.attrs = &attribute;
-  config.numAttrs = 1;
-  C10_CUDA_CHECK(cudaLaunchKernelEx(&config, per_token_group_quant_kernel<InT, Out, N>, p));
+  const dim3 grid(static_cast<unsigned>((p.num_items + threads - 1) / threads));
+  C10_CUDA_CHECK(launch_with_pdl(per_token_group_quant_kernel<InT, Out, N>, grid, dim3(threads), stream, p));
 }
 
 template <typename InT, typename Out>
