@@ -272,6 +272,21 @@ def test_more_than_2_31_elements(impl, mode, huge_input):
         assert_same_bits(s[rows], s_ref, f"s rows from {start}")
 
 
+# --- The division, on many quotients -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32])
+@pytest.mark.parametrize("mode", ["fp8", "int8"])
+def test_division_on_many_scales(dtype, mode, seed):
+    """2^26 fresh random quotients x / s over 2^22 groups of 16, each with a scale of its own:
+    the CUDA kernel's division (by a split reciprocal and one Markstein correction for 16-bit
+    x, two corrections for fp32 x) must round like the reference's IEEE division wherever
+    that decides an 8-bit result."""
+    gen = generator(seed)
+    x = random_values((1 << 12, 1 << 14), dtype, 16, MODES[mode][0], gen)
+    check_against_reference(qbench_ext, mode, x, 16, f"{dtype_name(dtype)}/{mode}")
+
+
 # --- CUDA graphs, torch.compile, opcheck ------------------------------------------------------
 
 
