@@ -207,10 +207,16 @@ def test_config_table():
     for m in (1, 7, 16, 17, 33, 64, 65, 100, 128, 129, 256, 257, 1000, 4096, 100000):
         for n, k in ((16, 16), (4096, 4096), (28672, 4096), (4096, 14336)):
             assert 0 <= gemm.int8_scaled_mm_pick_config(m, n, k) < len(names)
-    # Decode sizes take the hand-written kernel, slightly larger M the swapped CUTLASS tiles.
+    # Decode sizes take the hand-written kernel; up to 64 tokens fit one 64-row tile, narrower
+    # on narrower weights, except on wide weights (swapped stream-K tiles).
     assert "decode" in names[gemm.int8_scaled_mm_pick_config(1, 4096, 4096)]
-    assert "decode" in names[gemm.int8_scaled_mm_pick_config(16, 4096, 4096)]
-    assert "swap" in names[gemm.int8_scaled_mm_pick_config(17, 4096, 4096)]
+    assert "decode" in names[gemm.int8_scaled_mm_pick_config(16, 28672, 4096)]
+    assert "64x32x256" in names[gemm.int8_scaled_mm_pick_config(17, 4096, 4096)]
+    assert "64x64x256" in names[gemm.int8_scaled_mm_pick_config(64, 6144, 4096)]
+    assert "swap_128x64x128" in names[gemm.int8_scaled_mm_pick_config(64, 28672, 4096)]
+    # Large M: 128x128 pingpong, except on wide weights (128x256 cooperative, swizzled order).
+    assert "128x128x128_c2x1_pingpong" in names[gemm.int8_scaled_mm_pick_config(16384, 4096, 4096)]
+    assert "128x256x128_c2x1_coop" in names[gemm.int8_scaled_mm_pick_config(16384, 28672, 4096)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -303,6 +309,15 @@ def test_gpu_decode_config_strides_and_bounds(m, out_dtype):
     assert_matches_reference(out, reference_gemm.int8_scaled_mm_exact(a, b, sa, sb, bias), bias)
     assert torch.equal(out, gemm._int8_scaled_mm_config(a, b, sa, sb, DECODE_CONFIG, out_dtype, bias))
     assert torch.isnan(buffer[m:]).all()
+
+
+@gpu
+@needs_sm90
+@pytest.mark.parametrize("m, n, k", [(4104, 16384, 32), (4104, 208, 48)])
+def test_gpu_large_m_dispatch(m, n, k):
+    """Past M = 4096 the dispatcher also sets CUTLASS's tile order (swizzle, raster) on wide
+    weights: results must not depend on it."""
+    run_and_check(m, n, k, (True, True, True, torch.bfloat16))
 
 
 @gpu

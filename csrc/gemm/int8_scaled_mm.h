@@ -36,6 +36,11 @@ struct Problem {
   const float* scale_b = nullptr;  // N values (per channel) or 1 (per tensor)
   bool scale_b_per_col = false;
   const void* bias = nullptr;  // N values in out's dtype, or nullptr (no bias)
+  // Tile order of the persistent schedulers (CUTLASS's max_swizzle_size and raster order:
+  // 0 heuristic, 1 along M, 2 along N): which output tiles run at the same time, and so how
+  // much of A and B they share in L2.
+  int max_swizzle = 1;
+  int raster_order = 0;
   int device = 0;
   int sm_count = 0;
   cudaStream_t stream = nullptr;
@@ -47,8 +52,9 @@ struct Problem {
 using Launcher = std::string (*)(const Problem&);
 
 // One launcher per kernel configuration; each picks its bf16 or fp16 instantiation.
-// CUTLASS names: sm90_[swap_ (computes out^T)]<tile MxNxK>_c<cluster MxN>_<coop|pingpong>[_sk
-// (stream-K)]; the hand-written one: sm90_decode_mma_<weight rows x tokens a CTA>_ksplit<warps>.
+// CUTLASS names: sm90_[swap_ (computes out^T)]<tile MxNxK>_c<cluster MxN>_<coop|pingpong|ws (the
+// plain warp-specialized kernel)>[_sk (stream-K)]; the hand-written one:
+// sm90_decode_mma_<weight rows x tokens a CTA>_ksplit<warps>.
 // Defined in int8_scaled_mm_sm90_large.cu:
 std::string sm90_128x256x128_c2x1_coop(const Problem& p);
 std::string sm90_256x128x128_c2x1_coop(const Problem& p);
@@ -61,6 +67,9 @@ std::string sm90_128x128x128_c1x1_coop_sk(const Problem& p);
 std::string sm90_swap_128x16x128_c1x1_coop_sk(const Problem& p);
 std::string sm90_swap_128x32x128_c1x1_coop_sk(const Problem& p);
 std::string sm90_swap_128x64x128_c1x1_coop_sk(const Problem& p);
+// Defined in int8_scaled_mm_sm90_narrow.cu (one 64-row M tile, for 16 < M <= 64):
+std::string sm90_64x64x256_c1x1_ws(const Problem& p);
+std::string sm90_64x32x256_c1x1_ws(const Problem& p);
 // Defined in int8_scaled_mm_decode.cu (no CUTLASS): mma.sync with the weight as the MMA's M,
 // 16 weight rows x 16 tokens a CTA, K split over 8 warps; for decode (small M), correct for any M.
 std::string sm90_decode_mma_16x16_ksplit8(const Problem& p);

@@ -40,46 +40,76 @@ constexpr ConfigEntry kConfigs[] = {
     /* 6 */ {"sm90_swap_128x32x128_c1x1_coop_sk", &sm90_swap_128x32x128_c1x1_coop_sk},
     /* 7 */ {"sm90_swap_128x64x128_c1x1_coop_sk", &sm90_swap_128x64x128_c1x1_coop_sk},
     /* 8 */ {"sm90_decode_mma_16x16_ksplit8", &sm90_decode_mma_16x16_ksplit8},
+    /* 9 */ {"sm90_64x64x256_c1x1_ws", &sm90_64x64x256_c1x1_ws},
+    /* 10 */ {"sm90_64x32x256_c1x1_ws", &sm90_64x32x256_c1x1_ws},
 };
 constexpr int kNumConfigs = static_cast<int>(sizeof(kConfigs) / sizeof(kConfigs[0]));
 
 // ------------------------------------------------------------------------------------------
 // The dispatch table: the first rule with M <= max_m (and N >= min_n) wins.
 //
-// Chosen from scripts/gpu_check_gemm.py on an H200 (2026-11-22; every config timed on the
-// Llama-3.1-8B shapes, the rule per M bucket is the config with the smallest geometric-mean
-// slowdown against the per-shape best):
+// Chosen from scripts/gpu_check_gemm.py on an H200 (every config timed on the Llama-3.1-8B
+// TP1 shapes, N = 4096, 6144, 28672 at K = 4096 and N = 4096 at K = 14336; 2026-11-22, and
+// 2026-12-02 for the ws configurations, M <= 256 and the tile order at large M). Small
+// problems are decided by how many SMs their tiles occupy:
 //  - M <= 16 (decode): the hand-written mma.sync kernel (int8_scaled_mm_decode.cu), which
-//    streams the weight with no workspace or reduction pass; on an H100 it took 7.6-8.5 us at
-//    N = K = 4096 where the best CUTLASS configuration took 12.4 and vLLM 9.3.
-//  - 16 < M <= 64: swap A and B so the tokens are the tile's narrow N side, stream-K
-//    spreading the K loop over all SMs; 16-wide tiles, except 64-wide on wide weights
-//    (N >= 16384).
-//  - 64 < M <= 256: 64x128 pingpong tiles, the 2x1 cluster sharing B.
-//  - 256 < M <= 4096: 128x128 pingpong tiles.
-//  - M > 4096: 128x256 cooperative tiles, the 2x1 cluster multicasting B.
+//    streams the weight with no workspace or reduction pass (N = K = 4096: 6.0 us, vLLM 8.4;
+//    at N = 28672 within 3% of the swapped 128x16 stream-K tiles, either way).
+//  - 16 < M <= 64: one 64-row tile holds every token; 64x32x256 tiles up to N = 4096 (128
+//    CTAs, one an SM: 7.2 us at N = K = 4096, vLLM 7.8), 64x64x256 above (N = 6144: 96 CTAs,
+//    where 64x32 would need 1.5 waves; 9.4 us, vLLM 9.4), and on wide weights the swapped
+//    128x64 stream-K tiles (N = 28672: 33.0 us, vLLM 37.5).
+//  - 64 < M <= 128: 64x64x256 tiles up to N = 4096 (N = 4096, K = 14336: 19.9 us against
+//    25.4 for 64x128 pingpong), 64x128 pingpong tiles above.
+//  - 128 < M <= 256: the swapped 128x64 stream-K tiles up to N = 4096 (K = 14336: 26.0 us,
+//    64x128 pingpong 27.8, vLLM 38.9), 128x128 pingpong above (N = 6144: 15.0 us, 64x128
+//    pingpong 16.5).
+//  - M > 256: 128x128 pingpong tiles, in CUTLASS's default tile order; except M > 4096 on wide
+//    weights (N >= 16384), where 128x256 cooperative tiles walked along N in swizzles of 8
+//    keep more of A and B in L2. Tile orders timed at M = 4096..16384 (2026-11-22, TOPS):
+//    128x128 pingpong 1405-1527 at N <= 6144 and at K = 14336, where the 128x256 tiles took
+//    1206-1344 in the default order and at most 1451 in any; at N = 28672 and M >= 8192, the
+//    128x256 tiles took 1219-1253 in the default order, 1369 with swizzle 8 along N; through
+//    the table on 2026-12-02, three runs: 1451-1528 (M = 8192) and 1365-1519 (M = 16384),
+//    where 128x128 pingpong took 1324-1362 and 1094-1208.
+// Forcing a configuration (int8_scaled_mm_config) uses CUTLASS's default tile order.
+enum class Raster : int { kHeuristic = 0, kAlongM = 1, kAlongN = 2 };  // CUTLASS's RasterOrderOptions
+
 struct Rule {
   int64_t max_m;
   int64_t min_n;
   int config;
+  int max_swizzle = 1;
+  Raster raster = Raster::kHeuristic;
+};
+
+struct Pick {
+  int config;
+  int max_swizzle;
+  Raster raster;
 };
 
 constexpr int64_t kAnyM = std::numeric_limits<int64_t>::max();
 
 constexpr Rule kRules[] = {
-    {16, 0, 8},       // sm90_decode_mma_16x16_ksplit8
-    {64, 16384, 7},   // sm90_swap_128x64x128_c1x1_coop_sk
-    {64, 0, 5},       // sm90_swap_128x16x128_c1x1_coop_sk
-    {256, 0, 3},      // sm90_64x128x128_c2x1_pingpong
-    {4096, 0, 2},     // sm90_128x128x128_c2x1_pingpong
-    {kAnyM, 0, 0},    // sm90_128x256x128_c2x1_coop
+    {16, 0, 8},                             // sm90_decode_mma_16x16_ksplit8
+    {64, 16384, 7},                         // sm90_swap_128x64x128_c1x1_coop_sk
+    {64, 4097, 9},                          // sm90_64x64x256_c1x1_ws
+    {64, 0, 10},                            // sm90_64x32x256_c1x1_ws
+    {128, 4097, 3},                         // sm90_64x128x128_c2x1_pingpong
+    {128, 0, 9},                            // sm90_64x64x256_c1x1_ws
+    {256, 4097, 2},                         // sm90_128x128x128_c2x1_pingpong
+    {256, 0, 7},                            // sm90_swap_128x64x128_c1x1_coop_sk
+    {4096, 0, 2},                           // sm90_128x128x128_c2x1_pingpong
+    {kAnyM, 16384, 0, 8, Raster::kAlongN},  // sm90_128x256x128_c2x1_coop
+    {kAnyM, 0, 2},                          // sm90_128x128x128_c2x1_pingpong
 };
 
-int pick_config(int64_t m, int64_t n, int64_t /*k*/) {
+Pick pick(int64_t m, int64_t n, int64_t /*k*/) {
   for (const Rule& r : kRules) {
-    if (m <= r.max_m && n >= r.min_n) return r.config;
+    if (m <= r.max_m && n >= r.min_n) return {r.config, r.max_swizzle, r.raster};
   }
-  return 0;
+  return {2, 1, Raster::kHeuristic};
 }
 
 // ------------------------------------------------------------------------------------------
@@ -178,7 +208,9 @@ void run(at::Tensor& out, const at::Tensor& a, const at::Tensor& b, const at::Te
               prop->major, prop->minor);
   TORCH_CHECK(built_for_sm90a(), "int8_scaled_mm: qbench_ext was built without sm_90a (QBENCH_CUDA_ARCHS=",
               QBENCH_CUDA_ARCHS, ")");
-  if (config < 0) config = pick_config(M, N, K);
+  Pick chosen{static_cast<int>(config), 1, Raster::kHeuristic};
+  if (config < 0) chosen = pick(M, N, K);
+  config = chosen.config;
   TORCH_CHECK_VALUE(config < kNumConfigs, "int8_scaled_mm: config must be in [0, ", kNumConfigs, "), got ", config);
 
   WorkspaceCtx ws{a.device(), {}};
@@ -203,6 +235,8 @@ void run(at::Tensor& out, const at::Tensor& a, const at::Tensor& b, const at::Te
   p.stream = at::cuda::getCurrentCUDAStream(a.get_device()).stream();
   p.alloc_workspace = &alloc_workspace;
   p.alloc_ctx = &ws;
+  p.max_swizzle = chosen.max_swizzle;
+  p.raster_order = static_cast<int>(chosen.raster);
 
   const std::string err = kConfigs[config].launch(p);
   TORCH_CHECK(err.empty(), "int8_scaled_mm (", kConfigs[config].name, ", M=", M, " N=", N, " K=", K, "): ", err);
@@ -226,7 +260,7 @@ std::vector<std::string> int8_scaled_mm_configs() {
   return names;
 }
 
-int64_t int8_scaled_mm_pick_config(int64_t m, int64_t n, int64_t k) { return pick_config(m, n, k); }
+int64_t int8_scaled_mm_pick_config(int64_t m, int64_t n, int64_t k) { return pick(m, n, k).config; }
 
 }  // namespace
 }  // namespace qbench::int8_mm

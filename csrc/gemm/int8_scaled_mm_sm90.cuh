@@ -45,9 +45,11 @@
 
 namespace qbench::int8_mm {
 
-// One kernel configuration. Schedule: the mainloop kernel schedule (cooperative or pingpong);
-// EpiSchedule must match it (TmaWarpSpecializedCooperative / TmaWarpSpecialized). Scheduler:
-// cutlass::gemm::PersistentScheduler or StreamKScheduler (cooperative only).
+// One kernel configuration. Schedule: the mainloop kernel schedule (cooperative, pingpong, or
+// the plain warp-specialized one, a CTA per tile); EpiSchedule must match it
+// (TmaWarpSpecializedCooperative / TmaWarpSpecialized). Scheduler:
+// cutlass::gemm::PersistentScheduler (for the plain kernel it only shapes the grid) or
+// StreamKScheduler (cooperative only).
 template <int TileM, int TileN, int TileK, int ClusterM, int ClusterN, class Schedule,
           class EpiSchedule, class Scheduler, bool SwapAB>
 struct Sm90Config {
@@ -62,7 +64,8 @@ struct Sm90Config {
 using Cooperative = cutlass::gemm::KernelTmaWarpSpecializedCooperative;
 using CooperativeEpi = cutlass::epilogue::TmaWarpSpecializedCooperative;
 using Pingpong = cutlass::gemm::KernelTmaWarpSpecializedPingpong;
-using PingpongEpi = cutlass::epilogue::TmaWarpSpecialized;
+using PingpongEpi = cutlass::epilogue::TmaWarpSpecialized;  // also the plain kernel's
+using WarpSpecialized = cutlass::gemm::KernelTmaWarpSpecialized;
 using Persistent = cutlass::gemm::PersistentScheduler;
 using StreamK = cutlass::gemm::StreamKScheduler;
 
@@ -175,6 +178,9 @@ struct Sm90Int8Gemm {
     args.epilogue.dD = stride_d;
     args.hw_info.device_id = p.device;
     args.hw_info.sm_count = p.sm_count;
+    using RasterOrderOptions = typename GemmKernel::TileScheduler::RasterOrderOptions;
+    args.scheduler.max_swizzle_size = p.max_swizzle;
+    args.scheduler.raster_order = static_cast<RasterOrderOptions>(p.raster_order);
     if constexpr (kStreamK) {
       // Partial sums are int32, so the (faster) unordered reduction is still exact and
       // deterministic.

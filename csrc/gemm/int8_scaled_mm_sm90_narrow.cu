@@ -1,0 +1,21 @@
+// INT8 scaled GEMM, sm90a: configurations for 16 < M <= 64 (small batches past decode).
+//
+// One 64-row M tile holds every token, so the grid is the N tiles alone, each CTA streaming
+// its weight slice once with 256-deep K tiles (half the TMA and barrier round trips of 128).
+// The plain warp-specialized kernel (one producer, one consumer warpgroup, one tile a CTA):
+// with at most a few hundred tiles there is no epilogue for a persistent schedule to hide.
+// Narrower N tiles put more SMs to work on smaller weights. (A 1x2 cluster multicasting the
+// token tile was timed too, H200 2026-12-02: never the fastest, 2-13% behind 64x64x256.)
+#include "gemm/int8_scaled_mm_sm90.cuh"
+
+namespace qbench::int8_mm {
+
+std::string sm90_64x64x256_c1x1_ws(const Problem& p) {
+  return run_sm90_config<Sm90Config<64, 64, 256, 1, 1, WarpSpecialized, PingpongEpi, Persistent, false>>(p);
+}
+
+std::string sm90_64x32x256_c1x1_ws(const Problem& p) {
+  return run_sm90_config<Sm90Config<64, 32, 256, 1, 1, WarpSpecialized, PingpongEpi, Persistent, false>>(p);
+}
+
+}  // namespace qbench::int8_mm
