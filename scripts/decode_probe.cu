@@ -1,0 +1,211 @@
+// Standalone timing probe of the decode GEMM kernel (csrc/gemm/int8_scaled_mm_decode.cu),
+// without torch: it builds in seconds, so one GPU call can time several edits of the kernel
+// (scripts/gpu_session.sh probe builds one binary per set of -D flags it is given). For each
+// Llama-3.1-8B TP1 weight shape and M in {1, 16}:
+//   - checks the kernel bit for bit against a naive kernel (exact int32 dot product, then
+//     the same fp32 epilogue instructions), on random data, into a NaN-poisoned output;
+//   - times it by CUDA-graph replay of back-to-back calls, rotating through enough weight
+//     copies to exceed L2 (as in a forward pass), median of the replays;
+//   - prints the time beside the floor: the weight's bytes at the copy bandwidth measured in
+//     the same run (1 GiB device-to-device, read + write counted), the issue's yardstick.
+//
+//   nvcc -std=c++20 -O3 -gencode=arch=compute_90a,code=sm_90a -Icsrc [-D...] \
+//        scripts/decode_probe.cu -o decode_probe
+//   ./decode_probe [label]
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+
+#include "gemm/int8_scaled_mm_decode.cu"
+
+namespace {
+
+#define CHECK_CUDA(call)                                                                       \
+  do {                                                                                         \
+    const cudaError_t err_ = (call);                                                           \
+    if (err_ != cudaSuccess) {                                                                 \
+      std::fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(err_)); \
+      std::exit(2);                                                                            \
+    }                                                                                          \
+  } while (0)
+
+__device__ uint32_t mix(uint64_t x) {
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdull;
+  x ^= x >> 33;
+  x *= 0xc4ceb9fe1a85ec53ull;
+  return static_cast<uint32_t>(x ^ (x >> 33));
+}
+
+__global__ void fill_int8(int8_t* p, int64_t n, uint64_t seed) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    p[i] = static_cast<int8_t>(mix(seed * 0x9e3779b97f4a7c15ull + i));
+}
+
+// Positive scales in [0.5e-3, 1.5e-3) with random mantissas.
+__global__ void fill_scale(float* p, int64_t n, uint64_t seed) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    p[i] = (0.5f + (mix(seed * 0x9e3779b97f4a7c15ull + i) >> 8) * (1.0f / 16777216.0f)) * 1e-3f;
+}
+
+__global__ void fill_u16(uint16_t* p, int64_t n, uint16_t value) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    p[i] = value;
+}
+
+// One thread per output: the exact int32 sum, then the epilogue of the kernel under test.
+__global__ void naive_gemm(const int8_t* a, const int8_t* b, const float* sa, const float* sb, int m, int n, int k,
+                           __nv_bfloat16* out) {
+  const int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (i >= int64_t(m) * n) return;
+  const int row = static_cast<int>(i / n), col = static_cast<int>(i % n);
+  int32_t acc = 0;
+  for (int j = 0; j < k; ++j) acc += int32_t(a[int64_t(row) * k + j]) * int32_t(b[int64_t(col) * k + j]);
+  out[i] = __float2bfloat16_rn(__fmaf_rn(sb[col], __fmul_rn(sa[row], __int2float_rn(acc)), 0.0f));
+}
+
+__global__ void empty_kernel() {}
+
+template <class F>
+float median_ms_per_call(F&& enqueue, int calls, int replays, cudaStream_t stream) {
+  cudaGraph_t graph;
+  cudaGraphExec_t exec;
+  CHECK_CUDA(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
+  for (int c = 0; c < calls; ++c) enqueue(c);
+  CHECK_CUDA(cudaStreamEndCapture(stream, &graph));
+  CHECK_CUDA(cudaGraphInstantiate(&exec, graph, 0));
+  for (int w = 0; w < 3; ++w) CHECK_CUDA(cudaGraphLaunch(exec, stream));
+  std::vector<cudaEvent_t> events(2 * replays);
+  for (auto& e : events) CHECK_CUDA(cudaEventCreate(&e));
+  for (int r = 0; r < replays; ++r) {
+    CHECK_CUDA(cudaEventRecord(events[2 * r], stream));
+    CHECK_CUDA(cudaGraphLaunch(exec, stream));
+    CHECK_CUDA(cudaEventRecord(events[2 * r + 1], stream));
+  }
+  CHECK_CUDA(cudaStreamSynchronize(stream));
+  std::vector<float> per_call(replays);
+  for (int r = 0; r < replays; ++r) {
+    CHECK_CUDA(cudaEventElapsedTime(&per_call[r], events[2 * r], events[2 * r + 1]));
+    per_call[r] /= calls;
+  }
+  for (auto& e : events) CHECK_CUDA(cudaEventDestroy(e));
+  CHECK_CUDA(cudaGraphExecDestroy(exec));
+  CHECK_CUDA(cudaGraphDestroy(graph));
+  std::nth_element(per_call.begin(), per_call.begin() + replays / 2, per_call.end());
+  return per_call[replays / 2];
+}
+
+float copy_gbps(cudaStream_t stream) {
+  const size_t bytes = size_t(1) << 30;
+  void *src, *dst;
+  CHECK_CUDA(cudaMalloc(&src, bytes));
+  CHECK_CUDA(cudaMalloc(&dst, bytes));
+  CHECK_CUDA(cudaMemsetAsync(src, 1, bytes, stream));
+  cudaEvent_t start, stop;
+  CHECK_CUDA(cudaEventCreate(&start));
+  CHECK_CUDA(cudaEventCreate(&stop));
+  std::vector<float> ms(20);
+  for (int i = -3; i < 20; ++i) {
+    CHECK_CUDA(cudaEventRecord(start, stream));
+    CHECK_CUDA(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream));
+    CHECK_CUDA(cudaEventRecord(stop, stream));
+    CHECK_CUDA(cudaEventSynchronize(stop));
+    if (i >= 0) CHECK_CUDA(cudaEventElapsedTime(&ms[i], start, stop));
+  }
+  std::sort(ms.begin(), ms.end());
+  CHECK_CUDA(cudaFree(src));
+  CHECK_CUDA(cudaFree(dst));
+  return 2.0f * bytes / (ms[10] * 1e-3f) / 1e9f;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using qbench::int8_mm::Problem;
+  const char* label = argc > 1 ? argv[1] : "decode";
+  cudaStream_t stream;
+  CHECK_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  cudaDeviceProp prop;
+  CHECK_CUDA(cudaGetDeviceProperties(&prop, 0));
+  const float gbps = copy_gbps(stream);
+  const float empty_us =
+      1e3f * median_ms_per_call([&](int) { empty_kernel<<<1, 32, 0, stream>>>(); }, 100, 50, stream);
+  std::printf("# %s: %s, copy %.0f GB/s, empty kernel %.2f us (graph)\n", label, prop.name, gbps, empty_us);
+  std::printf("%-10s %6s %6s %6s %9s %9s %7s %s\n", "variant", "M", "N", "K", "us", "floor_us", "floor%", "check");
+
+  const int shapes[][2] = {{6144, 4096}, {4096, 4096}, {28672, 4096}, {4096, 14336}};
+  bool all_ok = true;
+  for (const auto& nk : shapes) {
+    const int n = nk[0], k = nk[1];
+    const int64_t weight_bytes = int64_t(n) * k;
+    const int copies = static_cast<int>(std::max<int64_t>(2, 3 * int64_t(prop.l2CacheSize) / weight_bytes + 1));
+    std::vector<int8_t*> weights(copies);
+    for (int c = 0; c < copies; ++c) {
+      CHECK_CUDA(cudaMalloc(&weights[c], weight_bytes));
+      fill_int8<<<1024, 256, 0, stream>>>(weights[c], weight_bytes, 1000 + c);
+    }
+    for (int m : {1, 16}) {
+      int8_t* a;
+      float *sa, *sb;
+      __nv_bfloat16 *out, *expected;
+      CHECK_CUDA(cudaMalloc(&a, int64_t(m) * k));
+      CHECK_CUDA(cudaMalloc(&sa, m * sizeof(float)));
+      CHECK_CUDA(cudaMalloc(&sb, n * sizeof(float)));
+      CHECK_CUDA(cudaMalloc(&out, int64_t(m) * n * sizeof(__nv_bfloat16)));
+      CHECK_CUDA(cudaMalloc(&expected, int64_t(m) * n * sizeof(__nv_bfloat16)));
+      fill_int8<<<1024, 256, 0, stream>>>(a, int64_t(m) * k, m);
+      fill_scale<<<64, 256, 0, stream>>>(sa, m, 7);
+      fill_scale<<<64, 256, 0, stream>>>(sb, n, 8);
+      fill_u16<<<1024, 256, 0, stream>>>(reinterpret_cast<uint16_t*>(out), int64_t(m) * n, 0x7fc1);  // NaN
+
+      Problem p;
+      p.m = m, p.n = n, p.k = k;
+      p.a = a, p.lda = k;
+      p.ldb = k;
+      p.out = out, p.ldo = n;
+      p.scale_a = sa, p.scale_a_per_row = true;
+      p.scale_b = sb, p.scale_b_per_col = true;
+      p.sm_count = prop.multiProcessorCount;
+      p.stream = stream;
+
+      p.b = weights[0];
+      std::string err = qbench::int8_mm::sm90_decode_mma_16x16_ksplit8(p);
+      if (!err.empty()) {
+        std::fprintf(stderr, "launch failed: %s\n", err.c_str());
+        return 2;
+      }
+      naive_gemm<<<static_cast<unsigned>((int64_t(m) * n + 255) / 256), 256, 0, stream>>>(a, weights[0], sa, sb, m,
+                                                                                           n, k, expected);
+      CHECK_CUDA(cudaStreamSynchronize(stream));
+      std::vector<uint16_t> got(int64_t(m) * n), want(int64_t(m) * n);
+      CHECK_CUDA(cudaMemcpy(got.data(), out, got.size() * 2, cudaMemcpyDeviceToHost));
+      CHECK_CUDA(cudaMemcpy(want.data(), expected, want.size() * 2, cudaMemcpyDeviceToHost));
+      int64_t mismatches = 0;
+      for (size_t i = 0; i < got.size(); ++i) mismatches += got[i] != want[i];
+      all_ok = all_ok && mismatches == 0;
+
+      const float us = 1e3f * median_ms_per_call(
+                                  [&](int c) {
+                                    Problem q = p;
+                                    q.b = weights[c % copies];
+                                    const std::string e = qbench::int8_mm::sm90_decode_mma_16x16_ksplit8(q);
+                                    if (!e.empty()) std::exit(3);
+                                  },
+                                  4 * copies, 30, stream);
+      const float floor_us = weight_bytes / (gbps * 1e3f);
+      std::printf("%-10s %6d %6d %6d %9.2f %9.2f %6.1f%% %s\n", label, m, n, k, us, floor_us, 100.0f * floor_us / us,
+                  mismatches == 0 ? "exact" : "MISMATCH");
+      CHECK_CUDA(cudaFree(a));
+      CHECK_CUDA(cudaFree(sa));
+      CHECK_CUDA(cudaFree(sb));
+      CHECK_CUDA(cudaFree(out));
+      CHECK_CUDA(cudaFree(expected));
+    }
+    for (int8_t* w : weights) CHECK_CUDA(cudaFree(w));
+  }
+  return all_ok ? 0 : 1;
+}
