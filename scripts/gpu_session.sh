@@ -10,7 +10,8 @@
 #           $PROBE_VARIANTS (sets of -D flags for macros an edit of the kernel reads,
 #           ';'-separated; default: one binary, the kernel as it is)
 #   build   the extension, editable, into the persistent build/ (incremental while warm)
-#   test    pytest -m gpu ($TEST_ARGS adds arguments, e.g. -k)
+#   test    pytest -m gpu ($TEST_ARGS adds arguments, split on spaces: test files, -x,
+#           --deselect NODE; a -k expression with spaces cannot pass through it)
 #   gemm    scripts/gpu_check_gemm.py ($GEMM_ARGS adds arguments, e.g. --ms 1 16 64)
 #   quant   python -m qbench_ext.bench quant ($QUANT_ARGS adds arguments)
 #   gemm-bench  python -m qbench_ext.bench gemm ($GEMM_BENCH_ARGS adds arguments)

@@ -67,7 +67,7 @@ std::string sm90_128x128x128_c1x1_coop_sk(const Problem& p);
 std::string sm90_swap_128x16x128_c1x1_coop_sk(const Problem& p);
 std::string sm90_swap_128x32x128_c1x1_coop_sk(const Problem& p);
 std::string sm90_swap_128x64x128_c1x1_coop_sk(const Problem& p);
-// Defined in int8_scaled_mm_sm90_narrow.cu (one 64-row M tile, for 16 < M <= 64):
+// Defined in int8_scaled_mm_sm90_narrow.cu (64-row M tiles, for 16 < M <= 128):
 std::string sm90_64x64x256_c1x1_ws(const Problem& p);
 std::string sm90_64x32x256_c1x1_ws(const Problem& p);
 // Defined in int8_scaled_mm_decode.cu (no CUTLASS): mma.sync with the weight as the MMA's M,

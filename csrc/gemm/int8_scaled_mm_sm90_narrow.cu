@@ -1,6 +1,7 @@
-// INT8 scaled GEMM, sm90a: configurations for 16 < M <= 64 (small batches past decode).
+// INT8 scaled GEMM, sm90a: configurations for small batches past decode (16 < M <= 64, and
+// 64 < M <= 128 on weights up to N = 4096: see the dispatch table).
 //
-// One 64-row M tile holds every token, so the grid is the N tiles alone, each CTA streaming
+// One 64-row M tile holds up to 64 tokens, so the grid is (nearly) the N tiles alone, each CTA streaming
 // its weight slice once with 256-deep K tiles (half the TMA and barrier round trips of 128).
 // The plain warp-specialized kernel (one producer, one consumer warpgroup, one tile a CTA):
 // with at most a few hundred tiles there is no epilogue for a persistent schedule to hide.
