@@ -11,7 +11,9 @@
 namespace qbench {
 
 // Waits until the previous kernel in the stream has completed and its writes are visible,
-// then lets the next PDL kernel be scheduled (it will wait for this one in turn).
+// then lets the next PDL kernel be scheduled (it will wait for this one in turn). In this
+// order, so that a kernel that starts early overlaps only the one kernel ahead of it, which
+// core/pdl_writes.h relies on.
 __device__ __forceinline__ void pdl_wait() {
   asm volatile("griddepcontrol.wait;" ::: "memory");
   asm volatile("griddepcontrol.launch_dependents;");

@@ -41,6 +41,10 @@ struct Problem {
   // much of A and B they share in L2.
   int max_swizzle = 1;
   int raster_order = 0;
+  // b holds its final values before this launch: no kernel still running, or launched before
+  // this one in the stream with programmatic dependent launch, writes it. The decode kernel may
+  // then read b before the PDL wait (the dispatcher decides, see int8_scaled_mm_dispatch.cpp).
+  bool b_ready_before_launch = false;
   int device = 0;
   int sm_count = 0;
   cudaStream_t stream = nullptr;

@@ -35,6 +35,7 @@
 #include <cstdint>
 
 #include "core/pdl.cuh"
+#include "core/pdl_writes.h"
 #include "quantization/quant_checks.h"
 
 namespace qbench {
@@ -445,6 +446,7 @@ void per_token_group_quant(const at::Tensor& x, at::Tensor& q, at::Tensor& s, in
   p.vector_stores = aligned(p.q, p.q_row_stride, 16);
 
   const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
+  note_pdl_writes(stream, {&q, &s});
   if (q.scalar_type() == at::kFloat8_e4m3fn) {
     p.qmax = 448.0f;
     p.inv_qmax = 1.0f / 448.0f;

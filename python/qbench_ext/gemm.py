@@ -5,6 +5,13 @@
 computes (scale_a * a) @ (scale_b * b) + bias with int32 accumulation and the scales and bias
 applied in float32, rounded once to out_dtype. See qbench_ext.reference_gemm for the exact
 specification.
+
+Decode sizes (M <= 16) launch with programmatic dependent launch and start streaming the
+weight b before the kernel ahead of them in the stream has completed. Our own ops that let the
+next kernel start early (per_token_group_quant_*, this GEMM) record what they write, and a b
+just written by one of them is read only after it completes. A kernel of another library that
+triggers its dependents early (PDL) and writes b is not seen: b must not be written by the
+kernel launched right before this GEMM in that case.
 """
 
 from __future__ import annotations
