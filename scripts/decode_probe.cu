@@ -7,9 +7,15 @@
 //   - times it by CUDA-graph replay of back-to-back calls, rotating through enough weight
 //     copies to exceed L2 (as in a forward pass), median of the replays;
 //   - prints the time beside the floor: the weight's bytes at the copy bandwidth measured in
-//     the same run (1 GiB device-to-device, read + write counted), the issue's yardstick.
+//     the same run (1 GiB device-to-device, read + write counted), the issue's yardstick;
+//   - times the kernel both ways: `wait` reads the weight only after the PDL wait, `early`
+//     loads its first stage before it (Problem::b_ready_before_launch, the dispatcher's
+//     usual choice);
+//   - times, the same way, a plain streaming read of the weight: the ceiling of a kernel that
+//     starts after the one before it has completed (`plain`), and of one that never waits for
+//     it (`early`: PDL, dependents triggered at once, no wait, which a GEMM cannot do).
 //
-//   nvcc -std=c++20 -O3 -gencode=arch=compute_90a,code=sm_90a -Icsrc [-D...] \
+//   nvcc -std=c++20 -O3 -gencode=arch=compute_90a,code=sm_90a --expt-relaxed-constexpr -Icsrc [-D...] \
 //        scripts/decode_probe.cu -o decode_probe
 //   ./decode_probe [label]
 #include <cuda_bf16.h>
@@ -69,6 +75,23 @@ __global__ void naive_gemm(const int8_t* a, const int8_t* b, const float* sa, co
 }
 
 __global__ void empty_kernel() {}
+
+// The read ceiling: each thread streams 16-byte vectors (grid-stride), one word out per
+// thread so that nothing is optimised away. With `early`, launched with PDL and triggering its
+// dependents at once, never waiting: how far back-to-back reads can overlap at best.
+template <bool kEarly>
+__global__ void __launch_bounds__(512) read_kernel(const uint4* src, int64_t n, uint32_t* sink) {
+  if (kEarly) asm volatile("griddepcontrol.launch_dependents;");
+  uint32_t acc = 0;
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    uint4 v;
+    asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+                 : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+                 : "l"(src + i));
+    acc ^= v.x ^ v.y ^ v.z ^ v.w;
+  }
+  if (acc == 0x12345678u) sink[threadIdx.x] = acc;
+}
 
 template <class F>
 float median_ms_per_call(F&& enqueue, int calls, int replays, cudaStream_t stream) {
@@ -135,7 +158,8 @@ int main(int argc, char** argv) {
   const float empty_us =
       1e3f * median_ms_per_call([&](int) { empty_kernel<<<1, 32, 0, stream>>>(); }, 100, 50, stream);
   std::printf("# %s: %s, copy %.0f GB/s, empty kernel %.2f us (graph)\n", label, prop.name, gbps, empty_us);
-  std::printf("%-10s %6s %6s %6s %9s %9s %7s %s\n", "variant", "M", "N", "K", "us", "floor_us", "floor%", "check");
+  std::printf("%-10s %-5s %6s %6s %6s %9s %9s %7s %s\n", "variant", "b", "M", "N", "K", "us", "floor_us", "floor%",
+              "check");
 
   const int shapes[][2] = {{6144, 4096}, {4096, 4096}, {28672, 4096}, {4096, 14336}};
   bool all_ok = true;
@@ -147,6 +171,28 @@ int main(int argc, char** argv) {
     for (int c = 0; c < copies; ++c) {
       CHECK_CUDA(cudaMalloc(&weights[c], weight_bytes));
       fill_int8<<<1024, 256, 0, stream>>>(weights[c], weight_bytes, 1000 + c);
+    }
+    {
+      uint32_t* sink;
+      CHECK_CUDA(cudaMalloc(&sink, 4096));
+      for (const bool early : {false, true}) {
+        const float us = 1e3f * median_ms_per_call(
+                                    [&](int c) {
+                                      const auto* src = reinterpret_cast<const uint4*>(weights[c % copies]);
+                                      const dim3 grid(prop.multiProcessorCount * 4), block(512);
+                                      if (early) {
+                                        CHECK_CUDA(qbench::launch_with_pdl(read_kernel<true>, grid, block, stream,
+                                                                           src, weight_bytes / 16, sink));
+                                      } else {
+                                        read_kernel<false><<<grid, block, 0, stream>>>(src, weight_bytes / 16, sink);
+                                      }
+                                    },
+                                    4 * copies, 30, stream);
+        const float floor_us = weight_bytes / (gbps * 1e3f);
+        std::printf("%-10s %-5s %6s %6d %6d %9.2f %9.2f %6.1f%% %s\n", "read", early ? "early" : "plain", "-", n, k, us,
+                    floor_us, 100.0f * floor_us / us, "-");
+      }
+      CHECK_CUDA(cudaFree(sink));
     }
     for (int m : {1, 16}) {
       int8_t* a;
@@ -173,6 +219,7 @@ int main(int argc, char** argv) {
       p.stream = stream;
 
       p.b = weights[0];
+      p.b_ready_before_launch = true;
       std::string err = qbench::int8_mm::sm90_decode_mma_16x16_ksplit8(p);
       if (!err.empty()) {
         std::fprintf(stderr, "launch failed: %s\n", err.c_str());
@@ -188,17 +235,22 @@ int main(int argc, char** argv) {
       for (size_t i = 0; i < got.size(); ++i) mismatches += got[i] != want[i];
       all_ok = all_ok && mismatches == 0;
 
-      const float us = 1e3f * median_ms_per_call(
-                                  [&](int c) {
-                                    Problem q = p;
-                                    q.b = weights[c % copies];
-                                    const std::string e = qbench::int8_mm::sm90_decode_mma_16x16_ksplit8(q);
-                                    if (!e.empty()) std::exit(3);
-                                  },
-                                  4 * copies, 30, stream);
-      const float floor_us = weight_bytes / (gbps * 1e3f);
-      std::printf("%-10s %6d %6d %6d %9.2f %9.2f %6.1f%% %s\n", label, m, n, k, us, floor_us, 100.0f * floor_us / us,
-                  mismatches == 0 ? "exact" : "MISMATCH");
+      // Timed both ways: reading the weight only after the PDL wait, and before it (what the
+      // dispatcher allows when no PDL kernel of ours just wrote it).
+      for (const bool ready : {false, true}) {
+        const float us = 1e3f * median_ms_per_call(
+                                    [&](int c) {
+                                      Problem q = p;
+                                      q.b = weights[c % copies];
+                                      q.b_ready_before_launch = ready;
+                                      const std::string e = qbench::int8_mm::sm90_decode_mma_16x16_ksplit8(q);
+                                      if (!e.empty()) std::exit(3);
+                                    },
+                                    4 * copies, 30, stream);
+        const float floor_us = weight_bytes / (gbps * 1e3f);
+        std::printf("%-10s %-5s %6d %6d %6d %9.2f %9.2f %6.1f%% %s\n", label, ready ? "early" : "wait", m, n, k, us,
+                    floor_us, 100.0f * floor_us / us, mismatches == 0 ? "exact" : "MISMATCH");
+      }
       CHECK_CUDA(cudaFree(a));
       CHECK_CUDA(cudaFree(sa));
       CHECK_CUDA(cudaFree(sb));

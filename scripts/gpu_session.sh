@@ -29,7 +29,7 @@ probe() {
   IFS=';' read -ra list <<<"$variants"
   for flags in "${list[@]}"; do
     # shellcheck disable=SC2086
-    nvcc -std=c++20 -O3 -gencode=arch=compute_90a,code=sm_90a -Icsrc $flags scripts/decode_probe.cu \
+    nvcc -std=c++20 -O3 -gencode=arch=compute_90a,code=sm_90a --expt-relaxed-constexpr -Icsrc $flags scripts/decode_probe.cu \
       -o "/tmp/decode_probe_$i" &
     pids+=($!)
     i=$((i + 1))
