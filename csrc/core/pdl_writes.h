@@ -15,8 +15,11 @@
 // this record.
 //
 // Kernels of other libraries are not seen: one that triggers its dependents early and writes
-// the weight would race with the early read. Ops of ours without PDL, and kernels that do not
-// trigger early, complete before the next kernel starts.
+// the weight would race with the early read. Kernels that never trigger early (torch's, and
+// ours launched without PDL) let the next kernel start only once all their blocks have exited;
+// the early read assumes that their stores are visible by then, which the PTX ISA promises only
+// after griddepcontrol.wait. The GPU tests, which write their weights with torch kernels a few
+// launches before the GEMM, have not seen it fail.
 #include <ATen/core/Tensor.h>
 #include <cuda_runtime_api.h>
 
