@@ -27,25 +27,11 @@
 #include <vector>
 
 #include "gemm/int8_scaled_mm_decode.cu"
+#include "probe_util.cuh"
 
 namespace {
 
-#define CHECK_CUDA(call)                                                                       \
-  do {                                                                                         \
-    const cudaError_t err_ = (call);                                                           \
-    if (err_ != cudaSuccess) {                                                                 \
-      std::fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(err_)); \
-      std::exit(2);                                                                            \
-    }                                                                                          \
-  } while (0)
-
-__device__ uint32_t mix(uint64_t x) {
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdull;
-  x ^= x >> 33;
-  x *= 0xc4ceb9fe1a85ec53ull;
-  return static_cast<uint32_t>(x ^ (x >> 33));
-}
+using namespace probe;
 
 __global__ void fill_int8(int8_t* p, int64_t n, uint64_t seed) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
@@ -74,8 +60,6 @@ __global__ void naive_gemm(const int8_t* a, const int8_t* b, const float* sa, co
   out[i] = __float2bfloat16_rn(__fmaf_rn(sb[col], __fmul_rn(sa[row], __int2float_rn(acc)), 0.0f));
 }
 
-__global__ void empty_kernel() {}
-
 // The read ceiling: each thread streams 16-byte vectors (grid-stride), one word out per
 // thread so that nothing is optimised away. With `early`, launched with PDL and triggering its
 // dependents at once, never waiting: how far back-to-back reads can overlap at best.
@@ -93,57 +77,6 @@ __global__ void __launch_bounds__(512) read_kernel(const uint4* src, int64_t n, 
   if (acc == 0x12345678u) sink[threadIdx.x] = acc;
 }
 
-template <class F>
-float median_ms_per_call(F&& enqueue, int calls, int replays, cudaStream_t stream) {
-  cudaGraph_t graph;
-  cudaGraphExec_t exec;
-  CHECK_CUDA(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
-  for (int c = 0; c < calls; ++c) enqueue(c);
-  CHECK_CUDA(cudaStreamEndCapture(stream, &graph));
-  CHECK_CUDA(cudaGraphInstantiate(&exec, graph, 0));
-  for (int w = 0; w < 3; ++w) CHECK_CUDA(cudaGraphLaunch(exec, stream));
-  std::vector<cudaEvent_t> events(2 * replays);
-  for (auto& e : events) CHECK_CUDA(cudaEventCreate(&e));
-  for (int r = 0; r < replays; ++r) {
-    CHECK_CUDA(cudaEventRecord(events[2 * r], stream));
-    CHECK_CUDA(cudaGraphLaunch(exec, stream));
-    CHECK_CUDA(cudaEventRecord(events[2 * r + 1], stream));
-  }
-  CHECK_CUDA(cudaStreamSynchronize(stream));
-  std::vector<float> per_call(replays);
-  for (int r = 0; r < replays; ++r) {
-    CHECK_CUDA(cudaEventElapsedTime(&per_call[r], events[2 * r], events[2 * r + 1]));
-    per_call[r] /= calls;
-  }
-  for (auto& e : events) CHECK_CUDA(cudaEventDestroy(e));
-  CHECK_CUDA(cudaGraphExecDestroy(exec));
-  CHECK_CUDA(cudaGraphDestroy(graph));
-  std::nth_element(per_call.begin(), per_call.begin() + replays / 2, per_call.end());
-  return per_call[replays / 2];
-}
-
-float copy_gbps(cudaStream_t stream) {
-  const size_t bytes = size_t(1) << 30;
-  void *src, *dst;
-  CHECK_CUDA(cudaMalloc(&src, bytes));
-  CHECK_CUDA(cudaMalloc(&dst, bytes));
-  CHECK_CUDA(cudaMemsetAsync(src, 1, bytes, stream));
-  cudaEvent_t start, stop;
-  CHECK_CUDA(cudaEventCreate(&start));
-  CHECK_CUDA(cudaEventCreate(&stop));
-  std::vector<float> ms(20);
-  for (int i = -3; i < 20; ++i) {
-    CHECK_CUDA(cudaEventRecord(start, stream));
-    CHECK_CUDA(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream));
-    CHECK_CUDA(cudaEventRecord(stop, stream));
-    CHECK_CUDA(cudaEventSynchronize(stop));
-    if (i >= 0) CHECK_CUDA(cudaEventElapsedTime(&ms[i], start, stop));
-  }
-  std::sort(ms.begin(), ms.end());
-  CHECK_CUDA(cudaFree(src));
-  CHECK_CUDA(cudaFree(dst));
-  return 2.0f * bytes / (ms[10] * 1e-3f) / 1e9f;
-}
 
 }  // namespace
 

@@ -6,9 +6,10 @@
 #   bash scripts/gpu_session.sh build test gemm quant
 #
 # Steps:
-#   probe   the decode GEMM kernel alone (scripts/decode_probe.cu), one binary per entry of
-#           $PROBE_VARIANTS (sets of -D flags for macros an edit of the kernel reads,
-#           ';'-separated; default: one binary, the kernel as it is)
+#   probe   one kernel alone, without torch: scripts/$PROBE.cu (default decode_probe, the decode
+#           GEMM; quant_latency_probe: the quantization kernel on small inputs), one binary
+#           per entry of $PROBE_VARIANTS (sets of -D flags for macros an edit of the kernel
+#           reads, ';'-separated; default: one binary, the kernel as it is)
 #   build   the extension, editable, into the persistent build/ (incremental while warm)
 #   test    pytest -m gpu ($TEST_ARGS adds arguments, split on spaces: test files, -x,
 #           --deselect NODE; a -k expression with spaces cannot pass through it)
@@ -24,20 +25,20 @@ export CXX=/usr/bin/g++ CUDAHOSTCXX=/usr/bin/g++ QBENCH_CUDA_ARCHS=${QBENCH_CUDA
 status=0
 
 probe() {
-  local variants=${PROBE_VARIANTS:-} i=0 pids=() flags
+  local variants=${PROBE_VARIANTS:-} src=scripts/${PROBE:-decode_probe}.cu i=0 pids=() flags
   [ -n "$variants" ] || variants=" "
   IFS=';' read -ra list <<<"$variants"
   for flags in "${list[@]}"; do
     # shellcheck disable=SC2086
-    nvcc -std=c++20 -O3 -gencode=arch=compute_90a,code=sm_90a --expt-relaxed-constexpr -Icsrc $flags scripts/decode_probe.cu \
-      -o "/tmp/decode_probe_$i" &
+    nvcc -std=c++20 -O3 -gencode=arch=compute_90a,code=sm_90a --expt-relaxed-constexpr -Icsrc $flags "$src" \
+      -o "/tmp/probe_$i" &
     pids+=($!)
     i=$((i + 1))
   done
   for pid in "${pids[@]}"; do wait "$pid" || return 1; done
   i=0
   for flags in "${list[@]}"; do
-    "/tmp/decode_probe_$i" "${flags// /}" || return 1
+    "/tmp/probe_$i" "${flags// /}" || return 1
     i=$((i + 1))
   done
 }

@@ -1,0 +1,91 @@
+#pragma once
+// What the standalone probes (scripts/*_probe.cu) share: error checks, a hash for random data,
+// an empty kernel, CUDA-graph timing of back-to-back calls and the copy-bandwidth ceiling.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+
+namespace probe {
+
+#define CHECK_CUDA(call)                                                                       \
+  do {                                                                                         \
+    const cudaError_t err_ = (call);                                                           \
+    if (err_ != cudaSuccess) {                                                                 \
+      std::fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(err_)); \
+      std::exit(2);                                                                            \
+    }                                                                                          \
+  } while (0)
+
+// A 64-bit hash (splitmix64's finaliser): random data from an index and a seed.
+__device__ inline uint32_t mix(uint64_t x) {
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdull;
+  x ^= x >> 33;
+  x *= 0xc4ceb9fe1a85ec53ull;
+  return static_cast<uint32_t>(x ^ (x >> 33));
+}
+
+
+// The launch floor the probes print beside their timings.
+__global__ void empty_kernel() {}
+
+// Median over `replays` replays of one CUDA graph of `calls` enqueue(c) calls, per call.
+template <class F>
+float median_ms_per_call(F&& enqueue, int calls, int replays, cudaStream_t stream) {
+  cudaGraph_t graph;
+  cudaGraphExec_t exec;
+  CHECK_CUDA(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
+  for (int c = 0; c < calls; ++c) enqueue(c);
+  CHECK_CUDA(cudaStreamEndCapture(stream, &graph));
+  CHECK_CUDA(cudaGraphInstantiate(&exec, graph, 0));
+  for (int w = 0; w < 3; ++w) CHECK_CUDA(cudaGraphLaunch(exec, stream));
+  std::vector<cudaEvent_t> events(2 * replays);
+  for (auto& e : events) CHECK_CUDA(cudaEventCreate(&e));
+  for (int r = 0; r < replays; ++r) {
+    CHECK_CUDA(cudaEventRecord(events[2 * r], stream));
+    CHECK_CUDA(cudaGraphLaunch(exec, stream));
+    CHECK_CUDA(cudaEventRecord(events[2 * r + 1], stream));
+  }
+  CHECK_CUDA(cudaStreamSynchronize(stream));
+  std::vector<float> per_call(replays);
+  for (int r = 0; r < replays; ++r) {
+    CHECK_CUDA(cudaEventElapsedTime(&per_call[r], events[2 * r], events[2 * r + 1]));
+    per_call[r] /= calls;
+  }
+  for (auto& e : events) CHECK_CUDA(cudaEventDestroy(e));
+  CHECK_CUDA(cudaGraphExecDestroy(exec));
+  CHECK_CUDA(cudaGraphDestroy(graph));
+  std::nth_element(per_call.begin(), per_call.begin() + replays / 2, per_call.end());
+  return per_call[replays / 2];
+}
+
+// Device-to-device copy bandwidth of 1 GiB, read + write counted, timed with events (median
+// of 20): the issues' ceiling for memory-bound kernels.
+inline float copy_gbps(cudaStream_t stream) {
+  const size_t bytes = size_t(1) << 30;
+  void *src, *dst;
+  CHECK_CUDA(cudaMalloc(&src, bytes));
+  CHECK_CUDA(cudaMalloc(&dst, bytes));
+  CHECK_CUDA(cudaMemsetAsync(src, 1, bytes, stream));
+  cudaEvent_t start, stop;
+  CHECK_CUDA(cudaEventCreate(&start));
+  CHECK_CUDA(cudaEventCreate(&stop));
+  std::vector<float> ms(20);
+  for (int i = -3; i < 20; ++i) {
+    CHECK_CUDA(cudaEventRecord(start, stream));
+    CHECK_CUDA(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream));
+    CHECK_CUDA(cudaEventRecord(stop, stream));
+    CHECK_CUDA(cudaEventSynchronize(stop));
+    if (i >= 0) CHECK_CUDA(cudaEventElapsedTime(&ms[i], start, stop));
+  }
+  std::sort(ms.begin(), ms.end());
+  CHECK_CUDA(cudaFree(src));
+  CHECK_CUDA(cudaFree(dst));
+  return 2.0f * bytes / (ms[10] * 1e-3f) / 1e9f;
+}
+
+}  // namespace probe
