@@ -12,7 +12,9 @@
 // Only the last such kernel matters because each of our PDL kernels lets its dependents start
 // only after its own wait (pdl_wait() in core/pdl.cuh): when a kernel starts early, every kernel
 // before the one ahead of it has completed. Moving that trigger ahead of the wait would break
-// this record.
+// this record. The CUTLASS GEMMs keep the order too: a CTA triggers at its last tile, whose
+// MMAs used data its load warp fetched after waiting; a CTA without tiles triggers at once, but
+// dependents start only when every CTA has triggered, and some CTA has a tile.
 //
 // Kernels of other libraries are not seen: one that triggers its dependents early and writes
 // the weight would race with the early read. Kernels that never trigger early (torch's, and

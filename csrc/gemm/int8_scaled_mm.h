@@ -65,12 +65,12 @@ std::string sm90_256x128x128_c2x1_coop(const Problem& p);
 // Defined in int8_scaled_mm_sm90_mid.cu:
 std::string sm90_128x128x128_c2x1_pingpong(const Problem& p);
 std::string sm90_64x128x128_c2x1_pingpong(const Problem& p);
-std::string sm90_128x128x128_c1x1_coop_sk(const Problem& p);
-// Defined in int8_scaled_mm_sm90_small.cu (swap A and B: the kernel computes out^T = b^T a^T,
-// so the small M is the N side of the tile):
+// Defined in int8_scaled_mm_sm90_small.cu, the stream-K configurations (swap: the kernel
+// computes out^T = b^T a^T, so the small M is the N side of the tile):
 std::string sm90_swap_128x16x128_c1x1_coop_sk(const Problem& p);
 std::string sm90_swap_128x32x128_c1x1_coop_sk(const Problem& p);
 std::string sm90_swap_128x64x128_c1x1_coop_sk(const Problem& p);
+std::string sm90_128x128x128_c1x1_coop_sk(const Problem& p);
 // Defined in int8_scaled_mm_sm90_narrow.cu (64-row M tiles, for 16 < M <= 128):
 std::string sm90_64x64x256_c1x1_ws(const Problem& p);
 std::string sm90_64x32x256_c1x1_ws(const Problem& p);

@@ -45,8 +45,6 @@ constexpr ConfigEntry kConfigs[] = {
     /* 10 */ {"sm90_64x32x256_c1x1_ws", &sm90_64x32x256_c1x1_ws},
 };
 constexpr int kNumConfigs = static_cast<int>(sizeof(kConfigs) / sizeof(kConfigs[0]));
-constexpr int kDecodeConfig = 8;  // the one launched with PDL
-static_assert(kConfigs[kDecodeConfig].launch == &sm90_decode_mma_16x16_ksplit8);
 
 // ------------------------------------------------------------------------------------------
 // The dispatch table: the first rule with M <= max_m (and N >= min_n) wins.
@@ -241,14 +239,11 @@ void run(at::Tensor& out, const at::Tensor& a, const at::Tensor& b, const at::Te
   p.max_swizzle = chosen.max_swizzle;
   p.raster_order = static_cast<int>(chosen.raster);
   // The decode kernel may read b before the previous kernel has completed, unless that kernel
-  // is one of our PDL kernels writing it (core/pdl_writes.h). It is itself one, writing out;
-  // the CUTLASS kernels are launched without PDL.
+  // is one of our PDL kernels writing it (core/pdl_writes.h). Most configurations are
+  // themselves one, writing out; noting out for the stream-K ones too, launched plainly
+  // (int8_scaled_mm_sm90_small.cu), only makes the next early read more careful.
   p.b_ready_before_launch = !overlaps_pdl_writes(p.stream, b);
-  if (config == kDecodeConfig) {
-    note_pdl_writes(p.stream, {&out});
-  } else {
-    note_pdl_writes(p.stream, {});
-  }
+  note_pdl_writes(p.stream, {&out});
 
   const std::string err = kConfigs[config].launch(p);
   TORCH_CHECK(err.empty(), "int8_scaled_mm (", kConfigs[config].name, ", M=", M, " N=", N, " K=", K, "): ", err);

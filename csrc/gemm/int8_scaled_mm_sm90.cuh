@@ -128,6 +128,14 @@ struct Sm90Int8Gemm {
   using Gemm = cutlass::gemm::device::GemmUniversalAdapter<GemmKernel>;
 
   static constexpr bool kStreamK = std::is_same_v<typename Config::TileScheduler, StreamK>;
+  // PDL (core/pdl.cuh), as our other kernels: the launch and prologue (barrier setup,
+  // tensor-map prefetch) overlap the end of the kernel before. Only where the kernel waits
+  // for that kernel before its first global access: where the translation unit defines
+  // CUTLASS_ENABLE_GDC_FOR_SM90, which the stream-K scheduler does not compile with.
+  static constexpr bool kLaunchWithPdl = !kStreamK;
+#ifndef CUTLASS_ENABLE_GDC_FOR_SM90
+  static_assert(!kLaunchWithPdl, "define CUTLASS_ENABLE_GDC_FOR_SM90 before including this header");
+#endif
 
   static typename Gemm::Arguments make_arguments(const Problem& p) {
     using StrideA = typename GemmKernel::StrideA;
@@ -209,7 +217,7 @@ struct Sm90Int8Gemm {
       return std::string("CUTLASS initialize failed: ") + cutlassGetStatusString(status) + " (" +
              cudaGetErrorString(cudaGetLastError()) + ")";
     }
-    status = gemm.run(p.stream);
+    status = gemm.run(p.stream, /*cuda_adapter=*/nullptr, kLaunchWithPdl);
     if (status != cutlass::Status::kSuccess) {
       return std::string("CUTLASS kernel launch failed: ") + cutlassGetStatusString(status) + " (" +
              cudaGetErrorString(cudaGetLastError()) + ")";

@@ -1,4 +1,8 @@
 // INT8 scaled GEMM, sm90a: configurations for large M (many output tiles, compute-bound).
+//
+// Their kernels wait for the kernel before them, so they are launched with PDL
+// (int8_scaled_mm_sm90.cuh); CUTLASS reads this before its first header.
+#define CUTLASS_ENABLE_GDC_FOR_SM90
 #include "gemm/int8_scaled_mm_sm90.cuh"
 
 namespace qbench::int8_mm {

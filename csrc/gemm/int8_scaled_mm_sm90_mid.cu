@@ -1,4 +1,8 @@
 // INT8 scaled GEMM, sm90a: configurations for medium M (64 < M <= 256 or so).
+//
+// Their kernels wait for the kernel before them, so they are launched with PDL
+// (int8_scaled_mm_sm90.cuh); CUTLASS reads this before its first header.
+#define CUTLASS_ENABLE_GDC_FOR_SM90
 #include "gemm/int8_scaled_mm_sm90.cuh"
 
 namespace qbench::int8_mm {
@@ -12,11 +16,6 @@ std::string sm90_128x128x128_c2x1_pingpong(const Problem& p) {
 // 64x128 tiles, pingpong: M in (64, 128] is exactly 2 M-tiles; the 2x1 cluster shares B.
 std::string sm90_64x128x128_c2x1_pingpong(const Problem& p) {
   return run_sm90_config<Sm90Config<64, 128, 128, 2, 1, Pingpong, PingpongEpi, Persistent, false>>(p);
-}
-
-// 128x128 tiles, cooperative with stream-K: for problems with fewer output tiles than SMs.
-std::string sm90_128x128x128_c1x1_coop_sk(const Problem& p) {
-  return run_sm90_config<Sm90Config<128, 128, 128, 1, 1, Cooperative, CooperativeEpi, StreamK, false>>(p);
 }
 
 }  // namespace qbench::int8_mm

@@ -7,6 +7,10 @@
 // with at most a few hundred tiles there is no epilogue for a persistent schedule to hide.
 // Narrower N tiles put more SMs to work on smaller weights. (A 1x2 cluster multicasting the
 // token tile was timed too, H200 2026-12-02: never the fastest, 2-13% behind 64x64x256.)
+//
+// Their kernels wait for the kernel before them, so they are launched with PDL
+// (int8_scaled_mm_sm90.cuh); CUTLASS reads this before its first header.
+#define CUTLASS_ENABLE_GDC_FOR_SM90
 #include "gemm/int8_scaled_mm_sm90.cuh"
 
 namespace qbench::int8_mm {
