@@ -314,27 +314,30 @@ def test_gpu_decode_config_strides_and_bounds(m, out_dtype):
 @gpu
 @needs_sm90
 @pytest.mark.parametrize("m", (1, 16))
-def test_gpu_decode_weight_just_written_by_a_pdl_kernel(m):
-    """The decode kernel reads its weight before its PDL wait unless the kernel before it is one
-    of ours that writes the weight (core/pdl_writes.h). Here it is: per_token_group_quant_int8,
-    a PDL kernel that lets the GEMM start while it still runs, quantises the weight into a
-    poisoned buffer right before the GEMM. A weight read too early would show the poison."""
+def test_gpu_weight_just_written_by_a_pdl_kernel(m):
+    """Every configuration, right after a PDL kernel of ours that writes its weight:
+    per_token_group_quant_int8, which lets the GEMM start while it still runs, quantises the
+    weight into a poisoned buffer. The decode kernel reads its weight before its PDL wait
+    unless the kernel before it is one of ours writing it (core/pdl_writes.h), as here; the
+    CUTLASS kernels launched with PDL wait before their first load. A weight read too early
+    would show the poison."""
     n, k = 4096, 4096
     g = torch.Generator(device="cuda").manual_seed(m)
     a = torch.randint(-128, 128, (m, k), dtype=torch.int8, generator=g, device="cuda")
     sa = (torch.rand((m, 1), generator=g, device="cuda") + 0.5) * 1e-3
     sb = (torch.rand((n,), generator=g, device="cuda") + 0.5) * 1e-3
-    for trial in range(4):
-        w = torch.randn((n, k), generator=g, device="cuda", dtype=torch.bfloat16)
-        w_q = torch.full((n, k), 99, dtype=torch.int8, device="cuda")  # poison, written in full below
-        quant.per_token_group_quant_int8(w, 128, out_q=w_q)
-        out = gemm._int8_scaled_mm_config(a, w_q.t(), sa, sb, DECODE_CONFIG, out_dtype=torch.bfloat16)
-        torch.cuda.synchronize()
-        assert (w_q != 99).any(dim=1).all()
-        try:
-            assert_matches_reference(out, reference_gemm.int8_scaled_mm_exact(a, w_q.t(), sa, sb, None), None)
-        except AssertionError as exc:
-            raise AssertionError(f"trial {trial}: {exc}") from None
+    for config, name in enumerate(gemm.int8_scaled_mm_configs()):
+        for trial in range(4):
+            w = torch.randn((n, k), generator=g, device="cuda", dtype=torch.bfloat16)
+            w_q = torch.full((n, k), 99, dtype=torch.int8, device="cuda")  # poison, written in full below
+            quant.per_token_group_quant_int8(w, 128, out_q=w_q)
+            out = gemm._int8_scaled_mm_config(a, w_q.t(), sa, sb, config, out_dtype=torch.bfloat16)
+            torch.cuda.synchronize()
+            assert (w_q != 99).any(dim=1).all()
+            try:
+                assert_matches_reference(out, reference_gemm.int8_scaled_mm_exact(a, w_q.t(), sa, sb, None), None)
+            except AssertionError as exc:
+                raise AssertionError(f"{name}, trial {trial}: {exc}") from None
 
 
 @gpu
