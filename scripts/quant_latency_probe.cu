@@ -151,7 +151,7 @@ int main(int argc, char** argv) {
 
         const float ours_us = 1e3f * median_ms_per_call([&](int) { launch(); }, kCalls, kReplays, stream);
         const uint64_t items = uint64_t(n) / 16;
-        const int threads = items <= gq::kMaxItemsForSmallBlocks ? gq::kSmallBlockThreads : gq::kMaxThreadsPerBlock;
+        const int threads = gq::block_threads(items);
         const float floor_us = 1e3f * median_ms_per_call(
                                           [&](int) {
                                             CHECK_CUDA(qbench::launch_with_pdl(
@@ -160,9 +160,8 @@ int main(int argc, char** argv) {
                                                 reinterpret_cast<uint4*>(q), items));
                                           },
                                           kCalls, kReplays, stream);
-        std::printf("%4ldx%-4ld %4d %-14s %9.3f %9.3f %7s %s", rows, cols, group_size, v.name, ours_us, floor_us,
+        std::printf("%4ldx%-4ld %4d %-14s %9.3f %9.3f %7s %s\n", rows, cols, group_size, v.name, ours_us, floor_us,
                     ours_us <= empty_us + 0.5f ? "met" : "MISSED", exact ? "yes" : "NO");
-        std::printf("\n");
       }
     }
     CHECK_CUDA(cudaFree(x));

@@ -40,7 +40,6 @@
 
 namespace qbench::group_quant {
 
-
 // Elements a thread owns: 16 (two 16-byte loads of a 16-bit input), or 32 for large tensors,
 // which halves the per-thread overhead (index math, shuffles, the scale and its reciprocal)
 // per element once there are enough threads to fill the GPU anyway.
@@ -52,6 +51,11 @@ constexpr int kMaxThreadsPerBlock = 256;
 // instructions issue in parallel instead of queueing on one SM's schedulers.
 constexpr int kSmallBlockThreads = 64;
 constexpr uint64_t kMaxItemsForSmallBlocks = 16384;
+
+// Threads a block, for a launch of num_items items.
+constexpr int block_threads(uint64_t num_items) {
+  return num_items <= kMaxItemsForSmallBlocks ? kSmallBlockThreads : kMaxThreadsPerBlock;
+}
 // Column-major scales: groups are numbered down bands of this many rows, so that a warp's
 // lane-0 threads write consecutive floats of a scale column (32-byte sectors, not 4 bytes).
 constexpr uint32_t kBandRows = 8;
@@ -152,7 +156,7 @@ __device__ __forceinline__ float ceil_pow2(float s) {
   return __uint_as_float(b);
 }
 
-// The raw bits of the N inputs a thread owns; loaded one iteration ahead of their use.
+// The raw bits of the N inputs a thread owns.
 template <typename InT, int N>
 struct RawChunk {
   static constexpr int kWords = N * int(sizeof(InT)) / 4;
@@ -310,10 +314,11 @@ __device__ __forceinline__ GroupPos locate(const GroupQuantParams& p, uint32_t g
   return {p.banded_rows + r, g - r * p.groups_per_row};
 }
 
-template <typename InT, int N>
-__device__ __forceinline__ const InT* chunk_input(const GroupQuantParams& p, GroupPos pos, uint32_t lane) {
-  return static_cast<const InT*>(p.x) + int64_t(pos.row) * p.x_row_stride + int64_t(pos.col_group) * p.group_size +
-         int64_t(lane) * N;
+// Where a lane's N elements start, in elements, in a matrix (x or q) with this row stride.
+template <int N>
+__device__ __forceinline__ int64_t chunk_offset(const GroupQuantParams& p, GroupPos pos, uint32_t lane,
+                                                int64_t row_stride) {
+  return int64_t(pos.row) * row_stride + int64_t(pos.col_group) * p.group_size + int64_t(lane) * N;
 }
 
 template <typename InT, typename Out, int N>
@@ -369,9 +374,8 @@ __global__ void __launch_bounds__(kMaxThreadsPerBlock)
   const bool active = item < p.num_items;
   const uint32_t lane = static_cast<uint32_t>(item) & ((1u << p.lanes_log2) - 1u);
   const GroupPos pos = locate(p, static_cast<uint32_t>(item >> p.lanes_log2));
-  const InT* x = chunk_input<InT, N>(p, pos, lane);
-  uint8_t* q = static_cast<uint8_t*>(p.q) + int64_t(pos.row) * p.q_row_stride +
-               int64_t(pos.col_group) * p.group_size + int64_t(lane) * N;
+  const InT* x = static_cast<const InT*>(p.x) + chunk_offset<N>(p, pos, lane, p.x_row_stride);
+  uint8_t* q = static_cast<uint8_t*>(p.q) + chunk_offset<N>(p, pos, lane, p.q_row_stride);
   // Lane 0 of each group writes the scale.
   float* s = lane == 0 && active ? p.s + int64_t(pos.row) * p.s_row_stride + int64_t(pos.col_group) * p.s_col_stride
                                  : nullptr;
@@ -423,7 +427,7 @@ template <typename InT, typename Out, int N>
 cudaError_t launch_n(GroupQuantParams p, cudaStream_t stream) {
   p.lanes_log2 = __builtin_ctz(static_cast<unsigned>(p.group_size / N));
   p.num_items = uint64_t(p.num_groups) << p.lanes_log2;
-  const int threads = p.num_items <= kMaxItemsForSmallBlocks ? kSmallBlockThreads : kMaxThreadsPerBlock;
+  const int threads = block_threads(p.num_items);
   const dim3 grid(static_cast<unsigned>((p.num_items + threads - 1) / threads));
   return launch_with_pdl(per_token_group_quant_kernel<InT, Out, N>, grid, dim3(threads), stream, p);
 }
