@@ -316,11 +316,11 @@ def test_gpu_decode_config_strides_and_bounds(m, out_dtype):
 @pytest.mark.parametrize("m", (1, 16))
 def test_gpu_weight_just_written_by_a_pdl_kernel(m):
     """Every configuration, right after a PDL kernel of ours that writes its weight:
-    per_token_group_quant_int8, which lets the GEMM start while it still runs, quantises the
-    weight into a poisoned buffer. The decode kernel reads its weight before its PDL wait
-    unless the kernel before it is one of ours writing it (core/pdl_writes.h), as here; the
-    CUTLASS kernels launched with PDL wait before their first load. A weight read too early
-    would show the poison."""
+    per_token_group_quant_int8 or static_scaled_int8_quant, which let the GEMM start while they
+    still run, quantise the weight into a poisoned buffer. The decode kernel reads its weight
+    before its PDL wait unless the kernel before it is one of ours writing it
+    (core/pdl_writes.h), as here; the CUTLASS kernels launched with PDL wait before their first
+    load. A weight read too early would show the poison."""
     n, k = 4096, 4096
     g = torch.Generator(device="cuda").manual_seed(m)
     a = torch.randint(-128, 128, (m, k), dtype=torch.int8, generator=g, device="cuda")
@@ -330,7 +330,10 @@ def test_gpu_weight_just_written_by_a_pdl_kernel(m):
         for trial in range(4):
             w = torch.randn((n, k), generator=g, device="cuda", dtype=torch.bfloat16)
             w_q = torch.full((n, k), 99, dtype=torch.int8, device="cuda")  # poison, written in full below
-            quant.per_token_group_quant_int8(w, 128, out_q=w_q)
+            if trial % 2:
+                torch.ops.qbench_ext.static_scaled_int8_quant(w_q, w, w.abs().amax().float().reshape(1) / 127, None)
+            else:
+                quant.per_token_group_quant_int8(w, 128, out_q=w_q)
             out = gemm._int8_scaled_mm_config(a, w_q.t(), sa, sb, config, out_dtype=torch.bfloat16)
             torch.cuda.synchronize()
             assert (w_q != 99).any(dim=1).all()

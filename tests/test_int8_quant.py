@@ -322,6 +322,56 @@ def test_dynamic_ties_and_many_rows(dtype, symmetric, seed):
         _assert_same(int8_quant.scaled_int8_quant(x, symmetric=symmetric), ref(x, symmetric=symmetric))
 
 
+def _assert_poisoned_call_matches(x, symmetric, q_row_stride=None):
+    """dynamic_scaled_int8_quant called on poisoned outputs (q rows `q_row_stride` apart) equals
+    the reference everywhere."""
+    from qbench_ext._ops import ops
+
+    m, k = x.shape
+    q_buffer = torch.full((m, q_row_stride or k), Q_POISON, dtype=torch.int8, device="cuda")
+    q = q_buffer[:, :k]
+    s = torch.full((m, 1), SCALE_POISON, dtype=torch.int32, device="cuda").view(torch.float32)
+    azp = None if symmetric else torch.full((m, 1), AZP_POISON, dtype=torch.int32, device="cuda")
+    ops.dynamic_scaled_int8_quant(q, x, s, azp)
+    _assert_same((q, s, azp), ref(x, symmetric=symmetric))
+    assert (q_buffer[:, k:] == Q_POISON).all()
+
+
+@pytest.mark.parametrize("symmetric", [True, False], ids=["sym", "asym"])
+@pytest.mark.parametrize("dtype", INPUT_DTYPES, ids=str)
+@gpu_test
+def test_dynamic_long_rows_many_per_block(dtype, symmetric, seed):
+    """Rows of more than 16 KB (up to 56 KB) with many rows go through the shared-memory ring
+    kernel, each block taking several rows in turn (the ring wraps around): contiguous,
+    strided and broadcast (stride 0) rows, q rows of an odd stride (scalar stores), row counts
+    that leave the last blocks short."""
+    gen = _gen(seed)
+    for m, k in ((2053, 8200), (4099, 14336 if dtype != torch.float32 else 7168), (997, 12000)):
+        x = _values(m, k, dtype, gen, "special")
+        _assert_poisoned_call_matches(x, symmetric)
+    x = _values(700, 8200 + 64, dtype, gen, "random")[:, :8200]
+    _assert_poisoned_call_matches(x, symmetric, q_row_stride=8200 + 3)
+    x = _values(1, 8200, dtype, gen, "random").expand(600, 8200)
+    _assert_poisoned_call_matches(x, symmetric)
+
+
+@gpu_test
+def test_dynamic_past_2_31_elements(seed):
+    """A bf16 input of more than 2^31 elements (row offsets past int32), rows of 28 KB (the
+    ring kernel): the last rows, and the first, against the reference of those rows alone
+    (rows are independent)."""
+    k = 14336
+    m = (2**31) // k + 300
+    gen = _gen(seed)
+    x = torch.empty(m, k, dtype=torch.bfloat16, device="cuda")
+    for start in range(0, m, 16384):  # filled in slices: no float32 copy of the whole input
+        rows = min(16384, m - start)
+        x[start : start + rows] = _values(rows, k, torch.bfloat16, gen, "random")
+    q, s, _ = int8_quant.scaled_int8_quant(x)
+    for part in (slice(m - 400, m), slice(0, 64)):
+        _assert_same((q[part], s[part], None), ref(x[part]))
+
+
 @pytest.mark.parametrize("layout", ["aligned-stride", "odd-stride", "odd-offset", "3d", "expanded"])
 @pytest.mark.parametrize("dtype", INPUT_DTYPES, ids=str)
 @gpu_test
