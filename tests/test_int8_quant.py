@@ -438,14 +438,10 @@ def test_poisoned_outputs(symmetric, seed):
     for dtype in INPUT_DTYPES:
         for m, k in ((1, 1), (5, 100), (257, 4096), (3, 40000), (700, 24)):
             x = _values(m, k, dtype, gen, "special")
-            q = torch.full((m, k), Q_POISON, dtype=torch.int8, device="cuda")
-            s = torch.full((m, 1), SCALE_POISON, dtype=torch.int32, device="cuda").view(torch.float32)
-            azp = None if symmetric else torch.full((m, 1), AZP_POISON, dtype=torch.int32, device="cuda")
-            ops.dynamic_scaled_int8_quant(q, x, s, azp)
-            _assert_same((q, s, azp), ref(x, symmetric=symmetric))
+            _assert_poisoned_call_matches(x, symmetric)
             scale = torch.tensor([0.02], device="cuda")
             zp = None if symmetric else torch.tensor([5], dtype=torch.int32, device="cuda")
-            q.fill_(Q_POISON)
+            q = torch.full((m, k), Q_POISON, dtype=torch.int8, device="cuda")
             ops.static_scaled_int8_quant(q, x, scale, zp)
             assert torch.equal(q, ref(x, scale, zp, symmetric)[0])
 

@@ -6,9 +6,9 @@
 // weight's N fills the 128-row side of the tile and the few tokens the narrow N side (16 / 32 /
 // 64). Decode GEMMs are bound by reading the weight, and N / 128 tiles alone would leave most
 // of the 132 SMs idle, so these use the stream-K scheduler: it splits the K loop of the tiles
-// over all SMs and reduces the int32 partial sums in a workspace. The K tile is 128, not 256: CUTLASS's stream-K gives each
-// unit at least 8 K tiles, so with K = 4096 a 256-deep tile could only feed 64 units (SMs)
-// from 32 output tiles, a 128-deep one 128.
+// over all SMs and reduces the int32 partial sums in a workspace. The K tile is 128, not 256:
+// CUTLASS's stream-K gives each unit at least 8 K tiles, so with K = 4096 a 256-deep tile could
+// only feed 64 units (SMs) from 32 output tiles, a 128-deep one 128.
 #include "gemm/int8_scaled_mm_sm90.cuh"
 
 namespace qbench::int8_mm {

@@ -8,8 +8,8 @@ specification.
 
 Decode sizes (M <= 16) launch with programmatic dependent launch and start streaming the
 weight b before the kernel ahead of them in the stream has completed. Our own ops that let the
-next kernel start early (per_token_group_quant_*, this GEMM) record what they write, and a b
-just written by one of them is read only after it completes. A kernel of another library that
+next kernel start early (per_token_group_quant_*, scaled_int8_quant, this GEMM) record what
+they write, and a b just written by one of them is read only after it completes. A kernel of another library that
 triggers its dependents early (PDL) and writes b is not seen: b must not be written by the
 kernel launched right before this GEMM in that case.
 """
