@@ -21,11 +21,12 @@
 // The reduction keeps, per row, the largest positive value and the largest magnitude of a
 // negative value, both as IEEE bit patterns compared as signed integers (monotone for
 // non-negative floats; a NaN outranks every number, so a NaN of either sign reaches one of
-// the two and propagates). The symmetric amax is the larger of the two; the asymmetric range
-// is their sum, i.e. the range [min(x, 0), max(x, 0)]. For bf16/fp16 the two maxima are
-// taken on packed 16-bit pairs (max.s16x2). Divisions are correctly rounded fp32 divisions,
-// rounding to integer is half-to-even, and the result is bit-exact with
-// qbench_ext.reference_int8_quant (see its docstring for the exact specification).
+// the two and propagates). The asymmetric range is their sum, i.e. the range
+// [min(x, 0), max(x, 0)]; the symmetric amax, the larger of the two, is reduced directly as
+// the largest magnitude. For bf16/fp16 the maxima are taken on packed 16-bit pairs
+// (max.s16x2). Divisions are correctly rounded fp32 divisions, rounding to integer is
+// half-to-even, and the result is bit-exact with qbench_ext.reference_int8_quant (see its
+// docstring for the exact specification).
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <cuda_bf16.h>
@@ -116,18 +117,28 @@ __device__ __forceinline__ uint4 load_chunk(const T* row, int chunk, int cols, b
 
 // Running maxima of the positive values (pos) and of the negated negative values (neg), as
 // bit patterns compared as signed integers: negative patterns never win against the initial 0.
-// For 16-bit inputs they are packed pairs, one per half-word.
+// For 16-bit inputs they are packed pairs, one per half-word. Symmetric quantization needs
+// only max(pos, neg), the largest magnitude: it goes to pos (one maximum a word, not two),
+// and neg stays 0.
 template <typename T>
-__device__ __forceinline__ void accumulate(const uint4& raw, uint32_t& pos, uint32_t& neg) {
+__device__ __forceinline__ void accumulate(const uint4& raw, uint32_t& pos, uint32_t& neg, bool asymmetric) {
   const uint32_t w[4] = {raw.x, raw.y, raw.z, raw.w};
 #pragma unroll
   for (int i = 0; i < 4; ++i) {
     if constexpr (Elem<T>::kPacked16) {
-      pos = __vmaxs2(pos, w[i]);
-      neg = __vmaxs2(neg, w[i] ^ 0x80008000u);
+      if (asymmetric) {
+        pos = __vmaxs2(pos, w[i]);
+        neg = __vmaxs2(neg, w[i] ^ 0x80008000u);
+      } else {
+        pos = __vmaxs2(pos, w[i] & 0x7fff7fffu);
+      }
     } else {
-      pos = static_cast<uint32_t>(max(static_cast<int32_t>(pos), static_cast<int32_t>(w[i])));
-      neg = static_cast<uint32_t>(max(static_cast<int32_t>(neg), static_cast<int32_t>(w[i] ^ 0x80000000u)));
+      if (asymmetric) {
+        pos = static_cast<uint32_t>(max(static_cast<int32_t>(pos), static_cast<int32_t>(w[i])));
+        neg = static_cast<uint32_t>(max(static_cast<int32_t>(neg), static_cast<int32_t>(w[i] ^ 0x80000000u)));
+      } else {
+        pos = max(pos, w[i] & 0x7fffffffu);
+      }
     }
   }
 }
@@ -151,12 +162,21 @@ __device__ __forceinline__ uint32_t quantize_wide(float v, int32_t azp) {
   return static_cast<uint8_t>(static_cast<int8_t>(r < -128 ? -128 : (r > 127 ? 127 : r)));
 }
 
-// The same for |v| bounded (dynamic quantization: |x / s| <= 255 + rounding, |azp| <= 128,
-// or v NaN / +-Inf with azp 0): the float-to-int conversion saturates and maps NaN to 0.
-__device__ __forceinline__ uint32_t quantize_narrow(float v, int32_t azp) {
-  const int r = __float2int_rn(v) + azp;
-  return static_cast<uint8_t>(static_cast<int8_t>(max(-128, min(127, r))));
+// Four int32 to int8 with saturation, packed little-endian (a0 in the low byte): two
+// instructions, where clamping and shifting each byte took four.
+__device__ __forceinline__ uint32_t pack_sat_s8(int a0, int a1, int a2, int a3) {
+  uint32_t high, packed;
+  asm("cvt.pack.sat.s8.s32.b32 %0, %1, %2, 0;" : "=r"(high) : "r"(a3), "r"(a2));
+  asm("cvt.pack.sat.s8.s32.b32 %0, %1, %2, %3;" : "=r"(packed) : "r"(a1), "r"(a0), "r"(high));
+  return packed;
 }
+
+// How a chunk's quotients v = x / s become int8 (all round half to even and saturate):
+//  - kSymmetric: round(v). The float-to-int conversion saturates and maps NaN to 0.
+//  - kZeroPoint: round(v) + azp, for |v| bounded (dynamic: |x / s| <= 255 + rounding, and
+//    |azp| <= 128), so the int32 sum cannot overflow.
+//  - kWideZeroPoint: any v and any int32 azp (static zero points), by quantize_wide.
+enum class Rounding { kSymmetric, kZeroPoint, kWideZeroPoint };
 
 // x / b, correctly rounded, for one divisor b and many x. __fdiv_rn's fast path computes
 //   r = fma(r0, fma(r0, -b, 1), r0)   with r0 = MUFU.RCP(b)  (depends on b only)
@@ -209,7 +229,7 @@ __device__ __forceinline__ void unpack_chunk(const uint4& raw, float (&v)[kElems
 
 // Quantizes one chunk: 8 (16-bit inputs) or 4 (fp32) bytes, packed little-endian. check_x:
 // |x| is not known to be below 2^(e_b + 61) (static scales).
-template <typename T, bool kWide>
+template <typename T, Rounding kMode>
 __device__ __forceinline__ uint2 quantize_chunk(const uint4& raw, const Divisor& d, int32_t azp, bool check_x) {
   constexpr int kElems = kElemsPerChunk<T>;
   float v[kElems];
@@ -226,10 +246,17 @@ __device__ __forceinline__ uint2 quantize_chunk(const uint4& raw, const Divisor&
 #pragma unroll
     for (int i = 0; i < kElems; ++i) v[i] = __fdiv_rn(v[i], d.b);
   }
-  uint32_t b[8] = {0u, 0u, 0u, 0u, 0u, 0u, 0u, 0u};
+  if constexpr (kMode == Rounding::kWideZeroPoint) {
+    uint32_t b[8] = {0u, 0u, 0u, 0u, 0u, 0u, 0u, 0u};
 #pragma unroll
-  for (int i = 0; i < kElems; ++i) b[i] = kWide ? quantize_wide(v[i], azp) : quantize_narrow(v[i], azp);
-  return make_uint2(b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] << 24), b[4] | (b[5] << 8) | (b[6] << 16) | (b[7] << 24));
+    for (int i = 0; i < kElems; ++i) b[i] = quantize_wide(v[i], azp);
+    return make_uint2(b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] << 24), b[4] | (b[5] << 8) | (b[6] << 16) | (b[7] << 24));
+  } else {
+    int r[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+#pragma unroll
+    for (int i = 0; i < kElems; ++i) r[i] = __float2int_rn(v[i]) + (kMode == Rounding::kZeroPoint ? azp : 0);
+    return make_uint2(pack_sat_s8(r[0], r[1], r[2], r[3]), kElems == 8 ? pack_sat_s8(r[4], r[5], r[6], r[7]) : 0u);
+  }
 }
 
 template <typename T>
@@ -251,11 +278,20 @@ __device__ __forceinline__ void store_chunk(int8_t* row, int chunk, int cols, bo
   }
 }
 
-// Quantizes the row's chunks past its first tile, reading them again from memory (rows
-// longer than a tile only: chunks_per_thread is then kMaxChunksPerThread).
-template <typename T, bool kWide>
-__device__ __forceinline__ void quantize_from_memory(const T* x, int8_t* q, int lane, int tpr, int tile, int chunks,
-                                                     const Int8QuantParams& p, const Divisor& d, int32_t azp) {
+// Quantizes a thread's chunks of its row: those of the first tile from registers, the rest
+// (rows longer than a tile only: chunks_per_thread is then kMaxChunksPerThread) read again
+// from memory.
+template <typename T, Rounding kMode>
+__device__ __forceinline__ void quantize_row(const uint4 (&regs)[kMaxChunksPerThread], const T* x, int8_t* q, int lane,
+                                             int tpr, int tile, int chunks, const Int8QuantParams& p, const Divisor& d,
+                                             int32_t azp) {
+  const bool check_x = !p.dynamic;
+#pragma unroll
+  for (int j = 0; j < kMaxChunksPerThread; ++j) {
+    const int c = lane + j * tpr;
+    if (j < p.chunks_per_thread && c < chunks)
+      store_chunk<T>(q, c, p.cols, p.vector_stores, quantize_chunk<T, kMode>(regs[j], d, azp, check_x));
+  }
   for (int base = tile + lane; base < chunks; base += tile) {
     uint4 raw[kMaxChunksPerThread];
 #pragma unroll
@@ -266,7 +302,7 @@ __device__ __forceinline__ void quantize_from_memory(const T* x, int8_t* q, int 
 #pragma unroll
     for (int j = 0; j < kMaxChunksPerThread; ++j) {
       const int c = base + j * tpr;
-      if (c < chunks) store_chunk<T>(q, c, p.cols, p.vector_stores, quantize_chunk<T, kWide>(raw[j], d, azp, !p.dynamic));
+      if (c < chunks) store_chunk<T>(q, c, p.cols, p.vector_stores, quantize_chunk<T, kMode>(raw[j], d, azp, check_x));
     }
   }
 }
@@ -302,7 +338,7 @@ struct RowScale {
 };
 
 // A dynamic row's scale (and zero point) from its reduced maxima, as fp32 bit patterns:
-// pos = max(max(x), 0), neg = -min(min(x), 0).
+// pos = max(max(x), 0), neg = -min(min(x), 0) (symmetric: pos = max |x|, neg = 0).
 __device__ __forceinline__ RowScale row_scale(uint32_t pos, uint32_t neg, bool asymmetric) {
   RowScale r;
   r.zero_row = (pos | neg) == 0u;
@@ -355,7 +391,7 @@ __global__ void __launch_bounds__(kMaxThreads) scaled_int8_quant_kernel(const In
   if (p.dynamic) {
     uint32_t pos = 0, neg = 0;
 #pragma unroll
-    for (int j = 0; j < kMaxChunksPerThread; ++j) accumulate<T>(regs[j], pos, neg);
+    for (int j = 0; j < kMaxChunksPerThread; ++j) accumulate<T>(regs[j], pos, neg, p.asymmetric);
     // The rest of a long row: reduce now, quantize after a second read.
     for (int base = tile + lane; base < chunks; base += tile) {
       uint4 raw[kMaxChunksPerThread];
@@ -366,7 +402,7 @@ __global__ void __launch_bounds__(kMaxThreads) scaled_int8_quant_kernel(const In
         if (j < p.chunks_per_thread && c < chunks) raw[j] = load_chunk(x, c, p.cols, p.vector_loads);
       }
 #pragma unroll
-      for (int j = 0; j < kMaxChunksPerThread; ++j) accumulate<T>(raw[j], pos, neg);
+      for (int j = 0; j < kMaxChunksPerThread; ++j) accumulate<T>(raw[j], pos, neg, p.asymmetric);
     }
     pos = unpack_max<T>(pos);
     neg = unpack_max<T>(neg);
@@ -392,23 +428,13 @@ __global__ void __launch_bounds__(kMaxThreads) scaled_int8_quant_kernel(const In
   }
 
   const Divisor d = make_divisor(s, zero_row);
-  // Static zero points are arbitrary int32 values: they take the exact 64-bit path.
-  if (!p.dynamic && p.azp_in != nullptr) {
-#pragma unroll
-    for (int j = 0; j < kMaxChunksPerThread; ++j) {
-      const int c = lane + j * tpr;
-      if (j < p.chunks_per_thread && c < chunks)
-        store_chunk<T>(q, c, p.cols, p.vector_stores, quantize_chunk<T, true>(regs[j], d, azp, true));
-    }
-    quantize_from_memory<T, true>(x, q, lane, tpr, tile, chunks, p, d, azp);
+  if (!p.asymmetric) {
+    quantize_row<T, Rounding::kSymmetric>(regs, x, q, lane, tpr, tile, chunks, p, d, 0);
+  } else if (p.dynamic) {
+    quantize_row<T, Rounding::kZeroPoint>(regs, x, q, lane, tpr, tile, chunks, p, d, azp);
   } else {
-#pragma unroll
-    for (int j = 0; j < kMaxChunksPerThread; ++j) {
-      const int c = lane + j * tpr;
-      if (j < p.chunks_per_thread && c < chunks)
-        store_chunk<T>(q, c, p.cols, p.vector_stores, quantize_chunk<T, false>(regs[j], d, azp, !p.dynamic));
-    }
-    quantize_from_memory<T, false>(x, q, lane, tpr, tile, chunks, p, d, azp);
+    // Static zero points are arbitrary int32 values: they take the exact 64-bit path.
+    quantize_row<T, Rounding::kWideZeroPoint>(regs, x, q, lane, tpr, tile, chunks, p, d, azp);
   }
 }
 
@@ -455,6 +481,14 @@ __device__ __forceinline__ void ring_wait(uint32_t barrier, uint32_t parity) {
   } while (!done);
 }
 
+// Quantizes a row held in shared memory (the ring kernel below).
+template <typename T, Rounding kMode>
+__device__ __forceinline__ void quantize_buffer(const uint4* buffer, int8_t* q, const Int8QuantParams& p,
+                                                const Divisor& d, int32_t azp) {
+  for (int c = threadIdx.x; c < p.chunks; c += blockDim.x)
+    store_chunk<T>(q, c, p.cols, p.vector_stores, quantize_chunk<T, kMode>(buffer[c], d, azp, false));
+}
+
 // Needs: p.dynamic, p.vector_loads (16-byte aligned rows of whole chunks), chunks * 16 <=
 // stage_bytes, stage_bytes a multiple of 16.
 template <typename T>
@@ -489,7 +523,7 @@ __global__ void __launch_bounds__(kRingMaxThreads) dynamic_int8_quant_ring_kerne
     const uint4* buffer = reinterpret_cast<const uint4*>(ring + s * stage_bytes);
 
     uint32_t pos = 0, neg = 0;
-    for (int c = threadIdx.x; c < p.chunks; c += blockDim.x) accumulate<T>(buffer[c], pos, neg);
+    for (int c = threadIdx.x; c < p.chunks; c += blockDim.x) accumulate<T>(buffer[c], pos, neg, p.asymmetric);
     pos = unpack_max<T>(pos);
     neg = unpack_max<T>(neg);
     group_max(pos, neg, 32);
@@ -502,8 +536,11 @@ __global__ void __launch_bounds__(kRingMaxThreads) dynamic_int8_quant_ring_kerne
 
     const Divisor d = make_divisor(rs.s, rs.zero_row);
     int8_t* q = p.q + row * p.q_row_stride;
-    for (int c = threadIdx.x; c < p.chunks; c += blockDim.x)
-      store_chunk<T>(q, c, p.cols, p.vector_stores, quantize_chunk<T, false>(buffer[c], d, rs.azp, false));
+    if (p.asymmetric) {
+      quantize_buffer<T, Rounding::kZeroPoint>(buffer, q, p, d, rs.azp);
+    } else {
+      quantize_buffer<T, Rounding::kSymmetric>(buffer, q, p, d, 0);
+    }
     __syncthreads();  // every thread is done with this buffer and with `partial`
     if (threadIdx.x == 0) {
       // The buffer was read through the generic proxy; the copy engine writes it next.
