@@ -65,14 +65,15 @@ constexpr int kNumConfigs = static_cast<int>(sizeof(kConfigs) / sizeof(kConfigs[
 //  - 128 < M <= 256: the swapped 128x64 stream-K tiles up to N = 4096 (K = 14336: 26.0 us,
 //    64x128 pingpong 27.8, vLLM 38.9), 128x128 pingpong above (N = 6144: 15.0 us, 64x128
 //    pingpong 16.5).
-//  - M > 256: 128x128 pingpong tiles, in CUTLASS's default tile order; except M > 4096 on wide
-//    weights (N >= 16384), where 128x256 cooperative tiles walked along N in swizzles of 8
-//    keep more of A and B in L2. Tile orders timed at M = 4096..16384 (2026-11-22, TOPS):
-//    128x128 pingpong 1405-1527 at N <= 6144 and at K = 14336, where the 128x256 tiles took
-//    1206-1344 in the default order and at most 1451 in any; at N = 28672 and M >= 8192, the
-//    128x256 tiles took 1219-1253 in the default order, 1369 with swizzle 8 along N; through
-//    the table on 2026-12-02, three runs: 1451-1528 (M = 8192) and 1365-1519 (M = 16384),
-//    where 128x128 pingpong took 1324-1362 and 1094-1208.
+//  - M > 256: 128x128 pingpong tiles, in CUTLASS's default tile order; on wide weights
+//    (N >= 16384) at M > 4096, walked in swizzles of 4 along M, which keeps more of A and B
+//    in L2. Sustained, these GEMMs run the GPU at its power limit (700 W, SM clock 1.35-1.5
+//    GHz), and there the 128x256 cooperative tiles lose. Timed on 2026-12-02 with the
+//    candidates' graph replays interleaved (two runs each, us): M = 16384, N = 28672:
+//    swizzle 4 along M 2923-2941, default order 3057-3087, 128x256 cooperative tiles with
+//    swizzle 8 along N (the earlier pick here) 3294-3308, vLLM 3035-3053; M = 8192: 1421-1440,
+//    1428-1449, 1600-1633, vLLM 1420-1434. At N <= 6144 and at K = 14336 (M = 16384) every
+//    128x128 order was within 1.5% of the others and of vLLM.
 // Forcing a configuration (int8_scaled_mm_config) uses CUTLASS's default tile order.
 enum class Raster : int { kHeuristic = 0, kAlongM = 1, kAlongN = 2 };  // CUTLASS's RasterOrderOptions
 
@@ -102,7 +103,7 @@ constexpr Rule kRules[] = {
     {256, 4097, 2},                         // sm90_128x128x128_c2x1_pingpong
     {256, 0, 7},                            // sm90_swap_128x64x128_c1x1_coop_sk
     {4096, 0, 2},                           // sm90_128x128x128_c2x1_pingpong
-    {kAnyM, 16384, 0, 8, Raster::kAlongN},  // sm90_128x256x128_c2x1_coop
+    {kAnyM, 16384, 2, 4, Raster::kAlongM},  // sm90_128x128x128_c2x1_pingpong
     {kAnyM, 0, 2},                          // sm90_128x128x128_c2x1_pingpong
 };
 
