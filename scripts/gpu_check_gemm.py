@@ -25,16 +25,17 @@ Exit status 1 if a correctness check fails.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
-import statistics
 import sys
 import time
 
 import torch
 
 from qbench_ext import gemm, reference_gemm
+from qbench_ext.bench.timing import time_graph_replays_in_turns
 
 LLAMA_NK = [(6144, 4096), (4096, 4096), (28672, 4096), (4096, 14336)]
 MS = [1, 16, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384]
@@ -99,54 +100,26 @@ def check_correctness(configs) -> bool:
 # Timing
 
 
-def _capture(fns, target_ms):
-    """A CUDA graph of back-to-back calls of the callables fns (cycled), lasting about
-    target_ms, and the number of calls in it."""
-    for f in fns:  # warm-up (and lazily-initialised state) outside the capture
-        f()
-    torch.cuda.synchronize()
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    start.record()
-    for i in range(3):
-        fns[i % len(fns)]()
-    end.record()
-    end.synchronize()
-    est_ms = max(start.elapsed_time(end) / 3, 1e-3)
-    reps = int(min(max(math.ceil(target_ms / est_ms), 3), 200))
-    reps = max(reps, len(fns))
-    stream = torch.cuda.Stream()
-    stream.wait_stream(torch.cuda.current_stream())
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph, stream=stream):
-        for i in range(reps):
-            fns[i % len(fns)]()
-    graph.replay()  # uploads the graph
-    torch.cuda.synchronize()
-    return graph, reps
+def cycling(fns):
+    """One callable that calls fns in turn (the weight copies), so that a graph of N calls
+    walks through them."""
+    calls = itertools.count()
+    return lambda: fns[next(calls) % len(fns)]()
 
 
-def time_interleaved(fn_lists, target_ms=2.0, replays=7):
-    """Median time per call (us) of each list of callables, from CUDA-graph replays taken in
-    turns (A B A B ...): a drift of the clocks during the run then moves every figure alike,
-    so the ratios between them hold, where timing one after the other would fold the drift
-    into the ratio."""
-    graphs = [_capture(fns, target_ms) for fns in fn_lists]
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    times = [[] for _ in graphs]
-    for _ in range(replays):
-        for (graph, reps), samples in zip(graphs, times):
-            start.record()
-            graph.replay()
-            end.record()
-            end.synchronize()
-            samples.append(start.elapsed_time(end) * 1e3 / reps)
-    del graphs
-    return [statistics.median(t) for t in times]
+def time_interleaved(fn_lists, replays=7):
+    """Median time per call (us) of each list of callables (cycled), from CUDA-graph replays
+    taken in turns (bench/timing.py): a drift of the clocks during the run then moves every
+    figure alike, so the ratios between them hold."""
+    timings = time_graph_replays_in_turns(
+        [cycling(fns) for fns in fn_lists], warmup_iters=[len(fns) for fns in fn_lists], bench_iters=replays
+    )
+    return [t.median_ms * 1e3 for t in timings]
 
 
-def time_calls(fns, target_ms=2.0, replays=7):
+def time_calls(fns, replays=7):
     """Median time per call (us) of the callables fns (cycled), from CUDA-graph replays."""
-    return time_interleaved([fns], target_ms, replays)[0]
+    return time_interleaved([fns], replays)[0]
 
 
 def load_vllm():

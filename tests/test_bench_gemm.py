@@ -413,6 +413,43 @@ def test_shape_header_and_plot_name():
 # ----------------------------------------------------------------------------- a whole run
 
 
+def _fake_in_turns(fake_timing):
+    def in_turns(fns, *, warmup_iters, bench_iters):
+        assert len(warmup_iters) == len(fns)
+        return [fake_timing(fn, warmup_iters=w, bench_iters=bench_iters) for fn, w in zip(fns, warmup_iters)]
+
+    return in_turns
+
+
+def test_rounds_in_turns_keep_the_time_per_provider():
+    # About measure_ms of replays per provider on average, each replay at least 0.5 ms.
+    assert gemm_suite.rounds_for([0.005, 5.0], 100) == 37  # ceil(2 * 100 / (0.5 + 5.0))
+    assert gemm_suite.rounds_for([0.005, 0.005], 100) == 100  # capped
+    assert gemm_suite.rounds_for([50.0, 50.0], 100) == 10  # the floor
+
+
+def test_a_provider_failing_in_turns_does_not_lose_the_others(monkeypatch):
+    from qbench_ext.bench.timing import Timing
+
+    def in_turns_fails(fns, **kwargs):
+        raise RuntimeError("one graph failed")
+
+    def alone(fn, *, warmup_iters, bench_iters):
+        return fn()
+
+    def broken():
+        raise ValueError("broken runner")
+
+    monkeypatch.setattr(gemm_suite, "time_graph_replays_in_turns", in_turns_fails)
+    monkeypatch.setattr(gemm_suite, "time_graph_replay", alone)
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda: None)
+    fine = gemm_suite._Prepared(lambda: Timing(0.5, 0.4, 0.6, "cuda-graph", 1), 0.5, 0.0)
+    failing = gemm_suite._Prepared(broken, 0.5, 0.0)
+    results = gemm_suite._time_in_turns({"fine": fine, "failing": failing}, flops=10**9, measure_ms=10)
+    assert results["fine"]["check"] == "ok" and results["fine"]["tflops"] == pytest.approx(2.0)
+    assert results["failing"]["check"] == "error" and "broken runner" in results["failing"]["note"]
+
+
 def test_a_whole_run_on_the_cpu_with_timing_faked(tmp_path, capsys, monkeypatch, no_vllm):
     """The suite end to end: plan, runners, checks, tables, JSON; only the GPU timing and
     ceilings are faked, and our CUDA ops are stood in for by the references."""
@@ -433,6 +470,7 @@ def test_a_whole_run_on_the_cpu_with_timing_faked(tmp_path, capsys, monkeypatch,
     monkeypatch.setattr(gemm_suite, "_QbenchInt8Ops", _CpuInt8Ops)
     monkeypatch.setattr(gemm_suite, "time_events", fake_timing)
     monkeypatch.setattr(gemm_suite, "time_graph_replay", fake_timing)
+    monkeypatch.setattr(gemm_suite, "time_graph_replays_in_turns", _fake_in_turns(fake_timing))
     monkeypatch.setattr(gemm_suite, "measure_bf16_matmul", fake_matrix("cuBLAS BF16"))
     monkeypatch.setattr(gemm_suite, "measure_int8_matmul", fake_matrix("qbench INT8"))
     monkeypatch.setattr(

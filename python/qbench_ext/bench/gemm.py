@@ -13,7 +13,9 @@ Every provider's output is checked before it is timed, against a float64 computa
 the same operands it used (for INT8: the quantized operands and scales, by
 qbench_ext.reference_gemm's exact specification, within one unit in the last place; for BF16
 and FP8: within FLOAT_RTOL of the largest output); a mismatch is reported and not timed.
-Times are medians of CUDA-graph replays (bench/timing.py); TFLOP/s = 2 * M * N * K / time.
+Times are medians of CUDA-graph replays (bench/timing.py), the providers' replays of one
+shape and batch size taken in turns so that their ratios do not carry the drift of the GPU's
+clocks (large GEMMs reach its power limit within milliseconds); TFLOP/s = 2 * M * N * K / time.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from .peers import (
 )
 from .results import write_results
 from .table import format_table
-from .timing import MIN_REPLAY_MS, time_events, time_graph_replay
+from .timing import MIN_REPLAY_MS, time_events, time_graph_replay, time_graph_replays_in_turns
 
 NAME = "gemm"
 HELP = (
@@ -578,9 +580,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--measure-ms", type=_positive_float, default=DEFAULT_MEASURE_MS, metavar="MS",
-        help="about how long each provider's timed CUDA-graph replays last, per shape and "
-        f"batch size ({MIN_BENCH_ITERS} to {MAX_BENCH_ITERS} replays; default: "
-        f"{DEFAULT_MEASURE_MS:g})",
+        help="about how long each provider's timed CUDA-graph replays last, on average, per "
+        f"shape and batch size; the providers' replays are taken in turns, {MIN_BENCH_ITERS} "
+        f"to {MAX_BENCH_ITERS} of each (default: {DEFAULT_MEASURE_MS:g})",
     )
     parser.add_argument(
         "--out", type=results_path, metavar="FILE",
@@ -692,8 +694,9 @@ def print_plan(args: argparse.Namespace, plan: GemmPlan, source: VllmSource) -> 
     print(f"providers: {', '.join(plan.providers)}")
     print(describe_vllm_source(source))
     print(
-        f"timing: CUDA-graph replays, about {args.measure_ms:g} ms per measurement "
-        f"({MIN_BENCH_ITERS} to {MAX_BENCH_ITERS} replays); median and 20th/80th percentiles"
+        f"timing: CUDA-graph replays, the providers' in turns, about {args.measure_ms:g} ms "
+        f"per provider and measurement ({MIN_BENCH_ITERS} to {MAX_BENCH_ITERS} replays of each); "
+        "median and 20th/80th percentiles"
     )
     if args.out:
         print(f"results: {args.out}")
@@ -742,7 +745,26 @@ def iterations_for(one_call_ms: float, measure_ms: float) -> tuple[int, int]:
     return warmup, bench
 
 
-def _measure_provider(name, a, b, flops, vllm, args) -> dict:
+def rounds_for(one_call_ms: Sequence[float], measure_ms: float) -> int:
+    """Rounds of replays in turns (one replay of each provider a round) for providers whose
+    calls take about `one_call_ms`: about `measure_ms` of replays per provider on average."""
+    replays_ms = sum(max(t, MIN_REPLAY_MS) for t in one_call_ms)
+    rounds = math.ceil(len(one_call_ms) * measure_ms / max(replays_ms, 1e-6))
+    return max(MIN_BENCH_ITERS, min(MAX_BENCH_ITERS, rounds))
+
+
+@dataclass
+class _Prepared:
+    """A provider that built, ran and matched its reference: ready to be timed."""
+
+    runner: GemmRunner
+    one_call_ms: float
+    max_err_rel: float | None
+
+
+def _prepare_provider(name, a, b, vllm) -> _Prepared | dict:
+    """Builds, runs and checks one provider: a _Prepared to time, or its final record (not
+    timed: unavailable, failed or mismatching)."""
     max_err = None
     try:
         runner = build_runner(name, a, b, OUT_DTYPE, vllm=vllm)
@@ -752,19 +774,48 @@ def _measure_provider(name, a, b, flops, vllm, args) -> dict:
         if check == MISMATCH:
             return _measurement(check, max_err_rel=max_err, note=detail)
         estimate = time_events(runner, warmup_iters=1, bench_iters=3, calls_per_sample=1)
-        warmup, bench = iterations_for(estimate.median_ms, args.measure_ms)
-        timing = time_graph_replay(runner, warmup_iters=warmup, bench_iters=bench)
     except ProviderUnavailable as exc:
         return _measurement(UNAVAILABLE, note=str(exc))
     except Exception as exc:  # one provider failing must not lose the others' results
         return _measurement(ERROR, max_err_rel=max_err, note=exception_summary(exc))
-    return _measurement(OK, timing=timing, flops=flops, max_err_rel=max_err)
+    return _Prepared(runner, estimate.median_ms, max_err)
+
+
+def _time_alone(prepared: _Prepared, flops: int, measure_ms: float) -> dict:
+    try:
+        warmup, bench = iterations_for(prepared.one_call_ms, measure_ms)
+        timing = time_graph_replay(prepared.runner, warmup_iters=warmup, bench_iters=bench)
+    except Exception as exc:
+        return _measurement(ERROR, max_err_rel=prepared.max_err_rel, note=exception_summary(exc))
+    return _measurement(OK, timing=timing, flops=flops, max_err_rel=prepared.max_err_rel)
+
+
+def _time_in_turns(prepared: dict[str, _Prepared], flops: int, measure_ms: float) -> dict[str, dict]:
+    """Times the providers' graph replays in turns, so that a drift of the clocks during the
+    measurement moves them all alike; where that fails, each alone."""
+    ready = list(prepared.values())
+    try:
+        timings = time_graph_replays_in_turns(
+            [p.runner for p in ready],
+            warmup_iters=[iterations_for(p.one_call_ms, measure_ms)[0] for p in ready],
+            bench_iters=rounds_for([p.one_call_ms for p in ready], measure_ms),
+        )
+    except Exception:  # one provider failing in the graphs must not lose the others' results
+        torch.cuda.synchronize()
+        return {name: _time_alone(p, flops, measure_ms) for name, p in prepared.items()}
+    return {
+        name: _measurement(OK, timing=timing, flops=flops, max_err_rel=p.max_err_rel)
+        for (name, p), timing in zip(prepared.items(), timings)
+    }
 
 
 def measure_shape_batch(shape: PlannedShape, m: int, b: torch.Tensor, providers, vllm, args):
     a = torch.randn(m, shape.k, dtype=OUT_DTYPE, device=DEVICE)
     flops = 2 * m * shape.n * shape.k
-    measurements = {name: _measure_provider(name, a, b, flops, vllm, args) for name in providers}
+    checked = {name: _prepare_provider(name, a, b, vllm) for name in providers}
+    prepared = {name: p for name, p in checked.items() if isinstance(p, _Prepared)}
+    timed = _time_in_turns(prepared, flops, args.measure_ms) if prepared else {}
+    measurements = {name: timed.get(name, checked[name]) for name in providers}
     first = shape.users[0]
     config = {
         "model": first.model,

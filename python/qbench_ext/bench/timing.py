@@ -2,16 +2,17 @@
 
 `time_graph_replay` is the default: it captures N back-to-back calls in one CUDA graph and
 times replays of it, so that per-call figures hold kernel time (plus the graph's launch
-gaps) rather than Python and launch overhead. `time_events` times eager calls between CUDA
-events: the fallback when capture fails, and the method for operations too long to need a
-graph (the copy-bandwidth ceiling).
+gaps) rather than Python and launch overhead; `time_graph_replays_in_turns` does the same
+for several callables whose figures are compared, alternating their replays. `time_events`
+times eager calls between CUDA events: the fallback when capture fails, and the method for
+operations too long to need a graph (the copy-bandwidth ceiling).
 """
 
 from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -110,6 +111,36 @@ def time_events(
     return _summarize([t / calls_per_sample for t in samples], "events", calls_per_sample, note)
 
 
+def _graph_for_timing(fn: Callable[[], object]) -> tuple[torch.cuda.CUDAGraph, int]:
+    """A graph of N back-to-back calls of `fn` (N so that one replay lasts about
+    MIN_REPLAY_MS, at most MAX_CALLS_PER_REPLAY), already uploaded, and N. Raises
+    RuntimeError when `fn` cannot be captured."""
+    probe = _capture(fn, _PROBE_CALLS)
+    probe.replay()
+    one_call_ms = min(_elapsed_ms(probe.replay, _PROBE_REPLAYS)) / _PROBE_CALLS
+    del probe
+    calls = _calls_for(one_call_ms)
+    graph = _capture(fn, calls)
+    graph.replay()  # the first replay uploads the graph; keep it out of the samples
+    return graph, calls
+
+
+def replay_in_turns(graphs: Sequence[torch.cuda.CUDAGraph], rounds: int) -> list[list[float]]:
+    """Replays `graphs` in turns (A B C A B C ...), `rounds` replays of each, every replay
+    between two events and one sync at the end; the elapsed ms of each graph's replays."""
+    events = [
+        [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in graphs]
+        for _ in range(rounds)
+    ]
+    for row in events:
+        for graph, (start, end) in zip(graphs, row):
+            start.record()
+            graph.replay()
+            end.record()
+    torch.cuda.synchronize()
+    return [[row[i][0].elapsed_time(row[i][1]) for row in events] for i in range(len(graphs))]
+
+
 def time_graph_replay(
     fn: Callable[[], object], *, warmup_iters: int, bench_iters: int
 ) -> Timing:
@@ -121,25 +152,41 @@ def time_graph_replay(
     the graph's private memory pool. When capture fails, falls back to `time_events` and
     says so in the result's note.
     """
-    for _ in range(warmup_iters):
-        fn()
+    return time_graph_replays_in_turns([fn], warmup_iters=[warmup_iters], bench_iters=bench_iters)[0]
+
+
+def time_graph_replays_in_turns(
+    fns: Sequence[Callable[[], object]], *, warmup_iters: Sequence[int], bench_iters: int
+) -> list[Timing]:
+    """`time_graph_replay` of several callables at once, with their replays taken in turns:
+    one replay of each per round, `bench_iters` rounds. A drift of the GPU's clocks during
+    the run (its power and thermal limits, reached by large GEMMs within milliseconds) then
+    moves every callable's figures alike and their ratios hold, where timing one after the
+    other would fold the drift into the ratios. Every graph stays alive until the end, so
+    the callables' graph memory pools must fit at once. A callable that cannot be captured
+    is timed alone with events, and its result says so.
+    """
+    if len(warmup_iters) != len(fns):
+        raise ValueError(f"{len(fns)} callables but {len(warmup_iters)} warm-up counts")
+    for fn, warmup in zip(fns, warmup_iters):
+        for _ in range(warmup):
+            fn()
     torch.cuda.synchronize()
-    try:
-        probe = _capture(fn, _PROBE_CALLS)
-        probe.replay()
-        one_call_ms = min(_elapsed_ms(probe.replay, _PROBE_REPLAYS)) / _PROBE_CALLS
-        del probe
-        calls = _calls_for(one_call_ms)
-        graph = _capture(fn, calls)
-    except RuntimeError as exc:
-        torch.cuda.synchronize()
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return time_events(
-            fn,
-            warmup_iters=0,
-            bench_iters=bench_iters,
-            note=f"CUDA-graph capture failed ({reason}); timed eager calls with events",
-        )
-    graph.replay()  # the first replay uploads the graph; keep it out of the samples
-    samples = _elapsed_ms(graph.replay, bench_iters)
-    return _summarize([t / calls for t in samples], "cuda-graph", calls)
+    results: list[Timing | None] = [None] * len(fns)
+    captured: dict[int, tuple[torch.cuda.CUDAGraph, int]] = {}
+    for i, fn in enumerate(fns):
+        try:
+            captured[i] = _graph_for_timing(fn)
+        except RuntimeError as exc:
+            torch.cuda.synchronize()
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            results[i] = time_events(
+                fn,
+                warmup_iters=0,
+                bench_iters=bench_iters,
+                note=f"CUDA-graph capture failed ({reason}); timed eager calls with events",
+            )
+    samples = replay_in_turns([graph for graph, _ in captured.values()], bench_iters)
+    for (i, (_, calls)), times in zip(captured.items(), samples):
+        results[i] = _summarize([t / calls for t in times], "cuda-graph", calls)
+    return results
