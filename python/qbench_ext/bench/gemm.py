@@ -738,11 +738,8 @@ def _measurement(
 def iterations_for(one_call_ms: float, measure_ms: float) -> tuple[int, int]:
     """(warm-up calls, timed replays) for a call of about `one_call_ms`: warm-up of about
     WARMUP_MS, replays (each at least MIN_REPLAY_MS long) filling about `measure_ms`."""
-    one_call_ms = max(one_call_ms, 1e-6)
-    warmup = max(1, min(MAX_WARMUP_ITERS, math.ceil(WARMUP_MS / one_call_ms)))
-    replay_ms = max(one_call_ms, MIN_REPLAY_MS)
-    bench = max(MIN_BENCH_ITERS, min(MAX_BENCH_ITERS, math.ceil(measure_ms / replay_ms)))
-    return warmup, bench
+    warmup = max(1, min(MAX_WARMUP_ITERS, math.ceil(WARMUP_MS / max(one_call_ms, 1e-6))))
+    return warmup, rounds_for([one_call_ms], measure_ms)
 
 
 def rounds_for(one_call_ms: Sequence[float], measure_ms: float) -> int:
