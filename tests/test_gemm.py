@@ -261,7 +261,8 @@ def test_gpu_every_config_matches(m, n, k):
 
 # The hand-written decode configuration (csrc/gemm/int8_scaled_mm_decode.cu), forced on the
 # edges of its tiling: 16 weight rows x 16 tokens a CTA, K in 16-byte pieces, 64-byte chunks,
-# 2048-byte stages split over 8 warps.
+# 2048-byte stages split over 8 warps (and 32-row CTAs, 1024-byte stages, where the launcher
+# picks them: test_gpu_decode_32_row_ctas).
 DECODE_CONFIG = 8
 DECODE_MS = (1, 2, 7, 15, 16, 17, 33)  # one token, one n8 tile, two, two CTAs along M, three
 # K: one piece (16); a partial chunk (48); one piece past two stages, for warp 0 (4112) and for
@@ -287,6 +288,31 @@ def test_gpu_decode_config_edges(m, n, k):
         cutlass_out, decode_out = run_and_check(m, n, k, variant, configs=(cutlass_config, DECODE_CONFIG),
                                                 seed=1000 * m + n + k + j)
         assert torch.equal(decode_out, cutlass_out), f"variant {variant}: not bit-identical to CUTLASS"
+
+
+@gpu
+@needs_sm90
+@pytest.mark.parametrize("k", (16, 1040, 4112))
+@pytest.mark.parametrize("m", (1, 9, 16))
+def test_gpu_decode_32_row_ctas(m, k):
+    """N / 16 = 2 * SMs + 1 CTAs of 16 rows would need a second round of the GPU's 2 CTAs an SM,
+    so the launcher takes 32-row CTAs (use_32_row_ctas), the last one half past N. K: one piece,
+    one piece past a 1024-byte stage, and past four. Exact, bit-identical to the CUTLASS swap-AB
+    configuration; nothing written past N (the poisoned output is checked whole)."""
+    n = 16 * (2 * torch.cuda.get_device_properties(0).multi_processor_count + 1)
+    cutlass_config = gemm.int8_scaled_mm_configs().index("sm90_swap_128x16x128_c1x1_coop_sk")
+    for j in (0, 7, 13):
+        cutlass_out, decode_out = run_and_check(m, n, k, VARIANTS[j], configs=(cutlass_config, DECODE_CONFIG),
+                                                seed=1000 * m + k + j)
+        assert torch.equal(decode_out, cutlass_out), f"variant {VARIANTS[j]}: not bit-identical to CUTLASS"
+
+
+@gpu
+@needs_sm90
+def test_gpu_decode_config_loops_token_tiles():
+    """More token tiles than the grid's y holds (65535): CTAs take tiles y, y + 65535, ..."""
+    m, n, k = 16 * 65535 + 17, 32, 64
+    run_and_check(m, n, k, (True, True, True, torch.bfloat16), configs=(DECODE_CONFIG,))
 
 
 @gpu

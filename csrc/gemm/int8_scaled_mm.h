@@ -58,7 +58,7 @@ using Launcher = std::string (*)(const Problem&);
 // One launcher per kernel configuration; each picks its bf16 or fp16 instantiation.
 // CUTLASS names: sm90_[swap_ (computes out^T)]<tile MxNxK>_c<cluster MxN>_<coop|pingpong|ws (the
 // plain warp-specialized kernel)>[_sk (stream-K)]; the hand-written one:
-// sm90_decode_mma_<weight rows x tokens a CTA>_ksplit<warps>.
+// sm90_decode_mma_<weight rows x tokens of its smaller CTA tile>_ksplit<warps>.
 // Defined in int8_scaled_mm_sm90_large.cu:
 std::string sm90_128x256x128_c2x1_coop(const Problem& p);
 std::string sm90_256x128x128_c2x1_coop(const Problem& p);
@@ -75,7 +75,8 @@ std::string sm90_128x128x128_c1x1_coop_sk(const Problem& p);
 std::string sm90_64x64x256_c1x1_ws(const Problem& p);
 std::string sm90_64x32x256_c1x1_ws(const Problem& p);
 // Defined in int8_scaled_mm_decode.cu (no CUTLASS): mma.sync with the weight as the MMA's M,
-// 16 weight rows x 16 tokens a CTA, K split over 8 warps; for decode (small M), correct for any M.
+// 16 or 32 weight rows x 16 tokens a CTA, K split over 8 warps; for decode (small M), correct for
+// any M.
 std::string sm90_decode_mma_16x16_ksplit8(const Problem& p);
 
 }  // namespace qbench::int8_mm

@@ -5,15 +5,17 @@
 // from that (H200, N = K = 4096, M <= 16: 12.4 us against 3.95 us at copy bandwidth). This
 // kernel keeps as many weight bytes in flight as registers allow and does little else.
 //
-// Work split. The weight is the MMA's M side: one CTA owns 16 weight rows (16 output columns
-// n) and 16 tokens (output rows m, the MMA's n8 side, two n8 tiles). Grid: N / 16 CTAs along
-// x, the token tiles along y (looped when there are more than gridDim.y allows), so the kernel
-// is correct for every M, if slow for large M. The 8 warps of a CTA split K: in each stage
-// warp w takes a 256-byte window of every row, warps side by side, so a stage of the CTA reads
-// 2 KB of contiguous k per row. Each lane holds 4 chunks x 2 rows of 16 bytes (128 weight
-// bytes, 32 KB a CTA, ~64 KB an SM at 2 CTAs) in flight before it runs the MMAs of the stage.
-// The int32 partial tiles of the 8 warps are summed in shared memory (exact), then the
-// epilogue scales, adds the bias, rounds and stores.
+// Work split. The weight is the MMA's M side: one CTA owns 16 or 32 weight rows (output
+// columns n; one or two m16 MMA tiles) and 16 tokens (output rows m, the MMA's n8 side, two n8
+// tiles). Grid: ceil(N / rows) CTAs along x, the token tiles along y (looped when there are
+// more than gridDim.y allows), so the kernel is correct for every M, if slow for large M. The
+// 8 warps of a CTA split K: in each stage warp w takes a window of every row (256 bytes with
+// 16 rows, 128 with 32), warps side by side, so a stage of the CTA reads 2 KB (1 KB) of
+// contiguous k per row. Each lane holds 128 weight bytes in flight (4 chunks x 2 rows, or 2
+// chunks x 4 rows, of 16 bytes: 32 KB a CTA, ~64 KB an SM at 2 CTAs) before it runs the MMAs
+// of the stage. Rows past N (N a multiple of 16, not of 32) are neither read nor written. The
+// int32 partial tiles of the 8 warps are summed in shared memory (exact), then the epilogue
+// scales, adds the bias, rounds and stores. Which row count a launch uses: use_32_row_ctas.
 //
 // The launch uses programmatic dependent launch (PDL): a decode GEMM lasts a few
 // microseconds, of which the launch would otherwise be a large part. A CTA that starts while
@@ -75,13 +77,20 @@ namespace {
 
 constexpr int kWarps = 8;  // split K
 constexpr int kThreads = kWarps * 32;
-constexpr int kRows = 16;    // weight rows (output columns n) of a CTA: the MMA's M
+constexpr int kCtasPerSm = 2;  // the kernel's __launch_bounds__: at most 128 registers a thread
 constexpr int kTokens = 16;  // tokens (output rows m) of a CTA: two n8 MMA tiles
 constexpr int kPieceBytes = 16;                            // one 128-bit load
 constexpr int kChunkK = 4 * kPieceBytes;                   // a quad's k per row and load: 64
-constexpr int kChunksPerStage = 4;                         // loads per row in flight per lane
-constexpr int kWarpStageK = kChunksPerStage * kChunkK;     // 256
-constexpr int kCtaStageK = kWarps * kWarpStageK;           // 2048
+constexpr int kWeightBytesPerLane = 128;                   // weight bytes a lane has in flight
+// The CTA's weight rows (output columns n): kMTiles MMA tiles of 16 (the MMA's M). Each lane
+// holds 2 * kMTiles rows; the chunks a row it keeps in flight shrink to match.
+template <int kMTiles>
+struct Tiling {
+  static constexpr int kRows = 16 * kMTiles;
+  static constexpr int kChunksPerStage = kWeightBytesPerLane / (2 * kMTiles * kPieceBytes);
+  static constexpr int kWarpStageK = kChunksPerStage * kChunkK;
+  static constexpr int kCtaStageK = kWarps * kWarpStageK;
+};
 constexpr int kMaxGridY = 65535;
 
 // ceil(m / kTokens), without the overflow of (m + kTokens - 1) for m near 2^31.
@@ -158,9 +167,11 @@ __device__ __forceinline__ float scale_and_bias(int32_t acc, float scale_a, floa
   return __fmaf_rn(scale_b, __fmul_rn(scale_a, __int2float_rn(acc)), bias);
 }
 
-template <bool kOutFp16>
-__global__ void __launch_bounds__(kThreads, 2) int8_decode_gemm_kernel(const Problem p) {
+template <bool kOutFp16, int kMTiles>
+__global__ void __launch_bounds__(kThreads, kCtasPerSm) int8_decode_gemm_kernel(const Problem p) {
   using Out = OutType<kOutFp16>;
+  using T = Tiling<kMTiles>;
+  constexpr int kRows = T::kRows, kChunks = T::kChunksPerStage;
   // Each warp's int32 partial tile, [token m][weight row n].
   __shared__ int32_t partial[kWarps][kTokens][kRows];
 
@@ -170,18 +181,32 @@ __global__ void __launch_bounds__(kThreads, 2) int8_decode_gemm_kernel(const Pro
   const int quad = lane % 4;   // which 16-byte piece of each 64-byte chunk this lane loads
 
   const int n0 = blockIdx.x * kRows;
-  const int8_t* weight_lo = p.b + static_cast<int64_t>(n0 + group) * p.ldb + quad * kPieceBytes;
-  const int8_t* weight_hi = weight_lo + 8 * p.ldb;
+  // This lane's weight rows n0 + group + 8 h + 16 t (h = 0, 1 the fragment halves, t the MMA
+  // tile); rows past N (the last CTA, N not a multiple of kRows) are never read.
+  const int8_t* weight[kMTiles][2];
+  bool has_row[kMTiles][2];
+#pragma unroll
+  for (int t = 0; t < kMTiles; ++t) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int n = n0 + 16 * t + 8 * h + group;
+      has_row[t][h] = n < p.n;
+      weight[t][h] = p.b + static_cast<int64_t>(has_row[t][h] ? n : n0) * p.ldb + quad * kPieceBytes;
+    }
+  }
   const uint64_t weight_policy = evict_first_policy();
-  // This lane's weight pieces of the stage at hand, rows g and g + 8.
-  uint32_t w_lo[kChunksPerStage][4], w_hi[kChunksPerStage][4];
+  // This lane's weight pieces of the stage at hand.
+  uint32_t w[kMTiles][2][kChunks][4];
   auto load_weight_stage = [&](int64_t k_stage) {
 #pragma unroll
-    for (int c = 0; c < kChunksPerStage; ++c) {
+    for (int c = 0; c < kChunks; ++c) {
       const int64_t k = k_stage + c * kChunkK;  // this chunk's start; the lane's piece is + 16q
       const bool in_k = k + quad * kPieceBytes < p.k;
-      load_weight_piece(w_lo[c], weight_lo + k, in_k, weight_policy);
-      load_weight_piece(w_hi[c], weight_hi + k, in_k, weight_policy);
+#pragma unroll
+      for (int t = 0; t < kMTiles; ++t)
+#pragma unroll
+        for (int h = 0; h < 2; ++h)
+          load_weight_piece(w[t][h][c], weight[t][h] + k, in_k && has_row[t][h], weight_policy);
     }
   };
   // Launched with programmatic dependent launch: everything above overlapped the previous
@@ -190,7 +215,7 @@ __global__ void __launch_bounds__(kThreads, 2) int8_decode_gemm_kernel(const Pro
   // then streams while the previous kernel's last CTAs finish. Nothing else is read, and nothing
   // written, before pdl_wait().
   bool first_stage_loaded = p.b_ready_before_launch;
-  if (first_stage_loaded) load_weight_stage(static_cast<int64_t>(warp) * kWarpStageK);
+  if (first_stage_loaded) load_weight_stage(static_cast<int64_t>(warp) * T::kWarpStageK);
   pdl_wait();
 
   const int token_tiles = token_tile_count(p.m);
@@ -205,54 +230,61 @@ __global__ void __launch_bounds__(kThreads, 2) int8_decode_gemm_kernel(const Pro
     const int8_t* token_lo = tokens_base + (has_token_lo ? group : 0) * p.lda;
     const int8_t* token_hi = tokens_base + (has_token_hi ? group + 8 : 0) * p.lda;
 
-    int32_t acc[2][4] = {};  // [token n8 tile][C fragment]
-    for (int64_t k_stage = static_cast<int64_t>(warp) * kWarpStageK; k_stage < p.k; k_stage += kCtaStageK) {
+    int32_t acc[kMTiles][2][4] = {};  // [weight m16 tile][token n8 tile][C fragment]
+    for (int64_t k_stage = static_cast<int64_t>(warp) * T::kWarpStageK; k_stage < p.k; k_stage += T::kCtaStageK) {
       if (!first_stage_loaded) load_weight_stage(k_stage);
       first_stage_loaded = false;
-      uint32_t x_lo[kChunksPerStage][4], x_hi[kChunksPerStage][4];
+      uint32_t x_lo[kChunks][4], x_hi[kChunks][4];
 #pragma unroll
-      for (int c = 0; c < kChunksPerStage; ++c) {
+      for (int c = 0; c < kChunks; ++c) {
         const int64_t k = k_stage + c * kChunkK;
         const bool in_k = k + quad * kPieceBytes < p.k;
         load_token_piece(x_lo[c], token_lo + k, in_k && has_token_lo);
         load_token_piece(x_hi[c], token_hi + k, in_k && has_token_hi);
       }
 #pragma unroll
-      for (int c = 0; c < kChunksPerStage; ++c) {
+      for (int c = 0; c < kChunks; ++c) {
 #pragma unroll
         for (int half = 0; half < 2; ++half) {
           const int r = 2 * half;  // registers r, r+1 feed slots 4q+j, 16+4q+j (see the header)
-          mma_s8(acc[0], w_lo[c][r], w_hi[c][r], w_lo[c][r + 1], w_hi[c][r + 1], x_lo[c][r], x_lo[c][r + 1]);
-          if (two_token_tiles) {
-            mma_s8(acc[1], w_lo[c][r], w_hi[c][r], w_lo[c][r + 1], w_hi[c][r + 1], x_hi[c][r], x_hi[c][r + 1]);
+#pragma unroll
+          for (int t = 0; t < kMTiles; ++t) {
+            const uint32_t(&lo)[4] = w[t][0][c];
+            const uint32_t(&hi)[4] = w[t][1][c];
+            mma_s8(acc[t][0], lo[r], hi[r], lo[r + 1], hi[r + 1], x_lo[c][r], x_lo[c][r + 1]);
+            if (two_token_tiles) mma_s8(acc[t][1], lo[r], hi[r], lo[r + 1], hi[r + 1], x_hi[c][r], x_hi[c][r + 1]);
           }
         }
       }
     }
 
 #pragma unroll
-    for (int t = 0; t < 2; ++t) {
-      const int m = 8 * t + 2 * quad;
-      partial[warp][m][group] = acc[t][0];
-      partial[warp][m + 1][group] = acc[t][1];
-      partial[warp][m][group + 8] = acc[t][2];
-      partial[warp][m + 1][group + 8] = acc[t][3];
+    for (int t = 0; t < kMTiles; ++t) {
+#pragma unroll
+      for (int u = 0; u < 2; ++u) {
+        const int m = 8 * u + 2 * quad;
+        const int n = 16 * t + group;
+        partial[warp][m][n] = acc[t][u][0];
+        partial[warp][m + 1][n] = acc[t][u][1];
+        partial[warp][m][n + 8] = acc[t][u][2];
+        partial[warp][m + 1][n + 8] = acc[t][u][3];
+      }
     }
     __syncthreads();
 
-    // Half the threads finish the tile, two adjacent columns each.
+    // The first kTokens * kRows / 2 threads finish the tile, two adjacent columns each.
     if (threadIdx.x < kTokens * kRows / 2) {
       const int m_local = threadIdx.x / (kRows / 2);
       const int n_local = 2 * (threadIdx.x % (kRows / 2));
       const int m = m0 + m_local;
-      if (m < p.m) {
+      const int n = n0 + n_local;  // N is even, so n + 1 < N with n
+      if (m < p.m && n < p.n) {
         int32_t sum0 = 0, sum1 = 0;
 #pragma unroll
-        for (int w = 0; w < kWarps; ++w) {
-          sum0 += partial[w][m_local][n_local];
-          sum1 += partial[w][m_local][n_local + 1];
+        for (int w8 = 0; w8 < kWarps; ++w8) {
+          sum0 += partial[w8][m_local][n_local];
+          sum1 += partial[w8][m_local][n_local + 1];
         }
-        const int n = n0 + n_local;
         const float scale_a = p.scale_a[p.scale_a_per_row ? m : 0];
         const float scale_b0 = p.scale_b[p.scale_b_per_col ? n : 0];
         const float scale_b1 = p.scale_b[p.scale_b_per_col ? n + 1 : 0];
@@ -274,17 +306,34 @@ __global__ void __launch_bounds__(kThreads, 2) int8_decode_gemm_kernel(const Pro
 
 bool aligned16(const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; }
 
+// 32 weight rows a CTA where 16-row CTAs would need a second, partial round of the GPU's
+// kCtasPerSm * SMs slots and 32-row ones fit in one (Llama-3.1-8B's N = 6144 at K = 4096,
+// N = 8192 at K = 8192); 16 rows everywhere else, whose more CTAs keep more bytes in flight.
+// H200, in turns (docs/measurements/h200-2026-12-02-decode-rows): M = 16, N = 6144, K = 4096:
+// 16 rows 10.1-10.6 us, 32 rows 8.9-9.4, vLLM 9.3-9.5; N = 8192, K = 8192: 21.0 -> 18.4; but
+// N = 4096: 6.4 -> 7.1, N = 10240 (3 rounds -> 2): 26.7 -> 27.6, N = 28672: 32.9 -> 34.0.
+bool use_32_row_ctas(int n, int token_tiles, int sm_count) {
+  const int64_t slots = int64_t(kCtasPerSm) * sm_count;
+  const int64_t ctas_16 = int64_t(n / Tiling<1>::kRows) * token_tiles;
+  const int64_t ctas_32 = int64_t((n + Tiling<2>::kRows - 1) / Tiling<2>::kRows) * token_tiles;
+  return ctas_16 > slots && ctas_32 <= slots;
+}
+
 }  // namespace
 
 std::string sm90_decode_mma_16x16_ksplit8(const Problem& p) {
   // The dispatcher's checks already guarantee these; the kernel's loads depend on them.
-  if (p.n % kRows != 0 || p.k % kPieceBytes != 0) return "the decode kernel needs N and K multiples of 16";
+  if (p.n % 16 != 0 || p.k % kPieceBytes != 0) return "the decode kernel needs N and K multiples of 16";
   if ((p.m > 1 && p.lda % kPieceBytes != 0) || p.ldb % kPieceBytes != 0 || p.ldo % 2 != 0 || !aligned16(p.a) ||
       !aligned16(p.b) || !aligned16(p.out)) {
     return "the decode kernel needs 16-byte aligned a and b rows and out";
   }
-  const dim3 grid(p.n / kRows, std::min(token_tile_count(p.m), kMaxGridY));
-  const auto kernel = p.out_fp16 ? int8_decode_gemm_kernel<true> : int8_decode_gemm_kernel<false>;
+  const int token_tiles = std::min(token_tile_count(p.m), kMaxGridY);
+  const bool wide_ctas = use_32_row_ctas(p.n, token_tiles, p.sm_count);
+  const int rows = wide_ctas ? Tiling<2>::kRows : Tiling<1>::kRows;
+  const dim3 grid((p.n + rows - 1) / rows, token_tiles);
+  const auto kernel = wide_ctas ? (p.out_fp16 ? int8_decode_gemm_kernel<true, 2> : int8_decode_gemm_kernel<false, 2>)
+                                : (p.out_fp16 ? int8_decode_gemm_kernel<true, 1> : int8_decode_gemm_kernel<false, 1>);
   const cudaError_t err = launch_with_pdl(kernel, grid, dim3(kThreads), p.stream, p);
   if (err != cudaSuccess) return std::string("decode kernel launch failed: ") + cudaGetErrorString(err);
   return {};
