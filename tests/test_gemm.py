@@ -297,8 +297,8 @@ def test_gpu_decode_config_edges(m, n, k):
 def test_gpu_decode_32_row_ctas(m, k):
     """N / 16 = 2 * SMs + 1 CTAs of 16 rows would need a second round of the GPU's 2 CTAs an SM,
     so the launcher takes 32-row CTAs (use_32_row_ctas), the last one half past N. K: one piece,
-    one piece past a 1024-byte stage, and past four. Exact, bit-identical to the CUTLASS swap-AB
-    configuration; nothing written past N (the poisoned output is checked whole)."""
+    one piece past a 1024-byte stage, and past four. Exact on a NaN-poisoned output (so no
+    element up to N is left unwritten), bit-identical to the CUTLASS swap-AB configuration."""
     n = 16 * (2 * torch.cuda.get_device_properties(0).multi_processor_count + 1)
     cutlass_config = gemm.int8_scaled_mm_configs().index("sm90_swap_128x16x128_c1x1_coop_sk")
     for j in (0, 7, 13):
