@@ -212,7 +212,8 @@ def test_config_table():
     assert "decode" in names[gemm.int8_scaled_mm_pick_config(1, 4096, 4096)]
     assert "decode" in names[gemm.int8_scaled_mm_pick_config(16, 28672, 4096)]
     assert "64x32x256" in names[gemm.int8_scaled_mm_pick_config(17, 4096, 4096)]
-    assert "64x64x256" in names[gemm.int8_scaled_mm_pick_config(64, 6144, 4096)]
+    assert "64x48x256" in names[gemm.int8_scaled_mm_pick_config(64, 6144, 4096)]
+    assert "64x64x256" in names[gemm.int8_scaled_mm_pick_config(64, 8192, 4096)]
     assert "swap_128x64x128" in names[gemm.int8_scaled_mm_pick_config(64, 28672, 4096)]
     # Large M: 128x128 pingpong (on wide weights in a swizzled tile order).
     for n in (4096, 28672):

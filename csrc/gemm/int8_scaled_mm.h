@@ -73,6 +73,7 @@ std::string sm90_swap_128x64x128_c1x1_coop_sk(const Problem& p);
 std::string sm90_128x128x128_c1x1_coop_sk(const Problem& p);
 // Defined in int8_scaled_mm_sm90_narrow.cu (64-row M tiles, for 16 < M <= 128):
 std::string sm90_64x64x256_c1x1_ws(const Problem& p);
+std::string sm90_64x48x256_c1x1_ws(const Problem& p);
 std::string sm90_64x32x256_c1x1_ws(const Problem& p);
 // Defined in int8_scaled_mm_decode.cu (no CUTLASS): mma.sync with the weight as the MMA's M,
 // 16 or 32 weight rows x 16 tokens a CTA, K split over 8 warps; for decode (small M), correct for

@@ -19,6 +19,10 @@ std::string sm90_64x64x256_c1x1_ws(const Problem& p) {
   return run_sm90_config<Sm90Config<64, 64, 256, 1, 1, WarpSpecialized, PingpongEpi, Persistent, false>>(p);
 }
 
+std::string sm90_64x48x256_c1x1_ws(const Problem& p) {
+  return run_sm90_config<Sm90Config<64, 48, 256, 1, 1, WarpSpecialized, PingpongEpi, Persistent, false>>(p);
+}
+
 std::string sm90_64x32x256_c1x1_ws(const Problem& p) {
   return run_sm90_config<Sm90Config<64, 32, 256, 1, 1, WarpSpecialized, PingpongEpi, Persistent, false>>(p);
 }
