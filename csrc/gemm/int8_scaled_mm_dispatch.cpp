@@ -57,11 +57,11 @@ constexpr int kNumConfigs = static_cast<int>(sizeof(kConfigs) / sizeof(kConfigs[
 //  - M <= 16 (decode): the hand-written mma.sync kernel (int8_scaled_mm_decode.cu), which
 //    streams the weight with no workspace or reduction pass (N = K = 4096: 6.0 us, vLLM 8.4;
 //    at N = 28672 within 3% of the swapped 128x16 stream-K tiles, either way).
-//  - 16 < M <= 64: one 64-row tile holds every token; the narrowest N tile whose CTAs fit one
-//    round of the 132 SMs: 64x32x256 up to N = 4096 (128 CTAs: 7.2 us at N = K = 4096, vLLM
-//    7.8), 64x48x256 up to N = 6144 (128 CTAs where 64x64 has 96; 2026-12-03: 8.9 us, 64x64
-//    9.6, vLLM 8.9), 64x64x256 above, and on wide weights the swapped 128x64 stream-K tiles
-//    (N = 28672: 33.0 us, vLLM 37.5).
+//  - 16 < M <= 64: one 64-row tile holds every token; narrower N tiles on narrower weights, so
+//    that Llama-3.1-8B's N = 4096 and 6144 make 128 CTAs for the 132 SMs: 64x32x256 up to
+//    N = 4096 (7.2 us at N = K = 4096, vLLM 7.8), 64x48x256 up to N = 6144 (where 64x64 makes
+//    96; 2026-12-03: 8.9 us, 64x64 9.6, vLLM 8.9), 64x64x256 above, and on wide weights the
+//    swapped 128x64 stream-K tiles (N = 28672: 33.0 us, vLLM 37.5).
 //  - 64 < M <= 128: 64x64x256 tiles up to N = 4096 (N = 4096, K = 14336: 19.9 us against
 //    25.4 for 64x128 pingpong), 64x128 pingpong tiles above.
 //  - 128 < M <= 256: the swapped 128x64 stream-K tiles up to N = 4096 (K = 14336: 26.0 us,
