@@ -11,9 +11,8 @@
 //   - times the kernel both ways: `wait` reads the weight only after the PDL wait, `early`
 //     loads its first stage before it (Problem::b_ready_before_launch, the dispatcher's
 //     usual choice);
-//   - times, the same way, a plain streaming read of the weight: the ceiling of a kernel that
-//     starts after the one before it has completed (`plain`), and of one that never waits for
-//     it (`early`: PDL, dependents triggered at once, no wait, which a GEMM cannot do).
+//   - times, the same way, a plain streaming read of the weight, ordered against the kernel
+//     before it in four ways (read_kernel's ReadMode).
 //
 //   nvcc -std=c++20 -O3 -gencode=arch=compute_90a,code=sm_90a --expt-relaxed-constexpr -Icsrc [-D...] \
 //        scripts/decode_probe.cu -o decode_probe
@@ -60,23 +59,44 @@ __global__ void naive_gemm(const int8_t* a, const int8_t* b, const float* sa, co
   out[i] = __float2bfloat16_rn(__fmaf_rn(sb[col], __fmul_rn(sa[row], __int2float_rn(acc)), 0.0f));
 }
 
-// The read ceiling: each thread streams 16-byte vectors (grid-stride), one word out per
-// thread so that nothing is optimised away. With `early`, launched with PDL and triggering its
-// dependents at once, never waiting: how far back-to-back reads can overlap at best.
-template <bool kEarly>
-__global__ void __launch_bounds__(512) read_kernel(const uint4* src, int64_t n, uint32_t* sink) {
-  if (kEarly) asm volatile("griddepcontrol.launch_dependents;");
+// The read ceilings: each thread streams 16-byte vectors (grid-stride), one word out per
+// thread so that nothing is optimised away. How the read is ordered against the kernel before
+// it (launched with PDL but for kPlain):
+//   kPlain      a plain launch: starts once the kernel before has completed;
+//   kNeverWait  triggers its dependents at once and never waits: how far back-to-back reads
+//               overlap at best (a GEMM must wait before it reads the activations);
+//   kHalfWait   reads its first half, waits, then triggers its dependents and reads the rest:
+//               the decode GEMM's order (its first stage before the wait, core/pdl.cuh);
+//   kTriggerHalfWait  the same, but triggers its dependents at once, before the wait.
+enum ReadMode : int { kPlain, kNeverWait, kHalfWait, kTriggerHalfWait };
+constexpr const char* kReadModeNames[] = {"plain", "never", "half", "trig-half"};
+
+__device__ __forceinline__ uint32_t read_range(const uint4* src, int64_t begin, int64_t end) {
   uint32_t acc = 0;
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+  for (int64_t i = begin + blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < end; i += int64_t(gridDim.x) * blockDim.x) {
     uint4 v;
     asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
                  : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
                  : "l"(src + i));
     acc ^= v.x ^ v.y ^ v.z ^ v.w;
   }
-  if (acc == 0x12345678u) sink[threadIdx.x] = acc;
+  return acc;
 }
 
+template <ReadMode kMode>
+__global__ void __launch_bounds__(512) read_kernel(const uint4* src, int64_t n, uint32_t* sink) {
+  if (kMode == kNeverWait || kMode == kTriggerHalfWait) asm volatile("griddepcontrol.launch_dependents;");
+  uint32_t acc;
+  if (kMode == kHalfWait || kMode == kTriggerHalfWait) {
+    acc = read_range(src, 0, n / 2);
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+    if (kMode == kHalfWait) asm volatile("griddepcontrol.launch_dependents;");
+    acc ^= read_range(src, n / 2, n);
+  } else {
+    acc = read_range(src, 0, n);
+  }
+  if (acc == 0x12345678u) sink[threadIdx.x] = acc;
+}
 
 }  // namespace
 
@@ -91,7 +111,7 @@ int main(int argc, char** argv) {
   const float empty_us =
       1e3f * median_ms_per_call([&](int) { empty_kernel<<<1, 32, 0, stream>>>(); }, 100, 50, stream);
   std::printf("# %s: %s, copy %.0f GB/s, empty kernel %.2f us (graph)\n", label, prop.name, gbps, empty_us);
-  std::printf("%-10s %-5s %6s %6s %6s %9s %9s %7s %s\n", "variant", "b", "M", "N", "K", "us", "floor_us", "floor%",
+  std::printf("%-10s %-9s %6s %6s %6s %9s %9s %7s %s\n", "variant", "b", "M", "N", "K", "us", "floor_us", "floor%",
               "check");
 
   const int shapes[][2] = {{6144, 4096}, {4096, 4096}, {28672, 4096}, {4096, 14336}};
@@ -108,21 +128,25 @@ int main(int argc, char** argv) {
     {
       uint32_t* sink;
       CHECK_CUDA(cudaMalloc(&sink, 4096));
-      for (const bool early : {false, true}) {
+      for (const ReadMode mode : {kPlain, kNeverWait, kHalfWait, kTriggerHalfWait}) {
+        const auto kernel = mode == kPlain       ? read_kernel<kPlain>
+                            : mode == kNeverWait ? read_kernel<kNeverWait>
+                            : mode == kHalfWait  ? read_kernel<kHalfWait>
+                                                 : read_kernel<kTriggerHalfWait>;
         const float us = 1e3f * median_ms_per_call(
                                     [&](int c) {
                                       const auto* src = reinterpret_cast<const uint4*>(weights[c % copies]);
                                       const dim3 grid(prop.multiProcessorCount * 4), block(512);
-                                      if (early) {
-                                        CHECK_CUDA(qbench::launch_with_pdl(read_kernel<true>, grid, block, stream,
-                                                                           src, weight_bytes / 16, sink));
+                                      if (mode == kPlain) {
+                                        kernel<<<grid, block, 0, stream>>>(src, weight_bytes / 16, sink);
                                       } else {
-                                        read_kernel<false><<<grid, block, 0, stream>>>(src, weight_bytes / 16, sink);
+                                        CHECK_CUDA(qbench::launch_with_pdl(kernel, grid, block, stream, src,
+                                                                           weight_bytes / 16, sink));
                                       }
                                     },
                                     4 * copies, 30, stream);
         const float floor_us = weight_bytes / (gbps * 1e3f);
-        std::printf("%-10s %-5s %6s %6d %6d %9.2f %9.2f %6.1f%% %s\n", "read", early ? "early" : "plain", "-", n, k, us,
+        std::printf("%-10s %-9s %6s %6d %6d %9.2f %9.2f %6.1f%% %s\n", "read", kReadModeNames[mode], "-", n, k, us,
                     floor_us, 100.0f * floor_us / us, "-");
       }
       CHECK_CUDA(cudaFree(sink));
@@ -181,7 +205,7 @@ int main(int argc, char** argv) {
                                     },
                                     4 * copies, 30, stream);
         const float floor_us = weight_bytes / (gbps * 1e3f);
-        std::printf("%-10s %-5s %6d %6d %6d %9.2f %9.2f %6.1f%% %s\n", label, ready ? "early" : "wait", m, n, k, us,
+        std::printf("%-10s %-9s %6d %6d %6d %9.2f %9.2f %6.1f%% %s\n", label, ready ? "early" : "wait", m, n, k, us,
                     floor_us, 100.0f * floor_us / us, mismatches == 0 ? "exact" : "MISMATCH");
       }
       CHECK_CUDA(cudaFree(a));
