@@ -73,7 +73,8 @@ constexpr const char* kReadModeNames[] = {"plain", "never", "half", "trig-half"}
 
 __device__ __forceinline__ uint32_t read_range(const uint4* src, int64_t begin, int64_t end) {
   uint32_t acc = 0;
-  for (int64_t i = begin + blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < end; i += int64_t(gridDim.x) * blockDim.x) {
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t i = begin + blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < end; i += stride) {
     uint4 v;
     asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
                  : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
@@ -97,6 +98,8 @@ __global__ void __launch_bounds__(512) read_kernel(const uint4* src, int64_t n, 
   }
   if (acc == 0x12345678u) sink[threadIdx.x] = acc;
 }
+constexpr decltype(&read_kernel<kPlain>) kReadKernels[] = {read_kernel<kPlain>, read_kernel<kNeverWait>,
+                                                          read_kernel<kHalfWait>, read_kernel<kTriggerHalfWait>};
 
 }  // namespace
 
@@ -129,10 +132,7 @@ int main(int argc, char** argv) {
       uint32_t* sink;
       CHECK_CUDA(cudaMalloc(&sink, 4096));
       for (const ReadMode mode : {kPlain, kNeverWait, kHalfWait, kTriggerHalfWait}) {
-        const auto kernel = mode == kPlain       ? read_kernel<kPlain>
-                            : mode == kNeverWait ? read_kernel<kNeverWait>
-                            : mode == kHalfWait  ? read_kernel<kHalfWait>
-                                                 : read_kernel<kTriggerHalfWait>;
+        const auto kernel = kReadKernels[mode];
         const float us = 1e3f * median_ms_per_call(
                                     [&](int c) {
                                       const auto* src = reinterpret_cast<const uint4*>(weights[c % copies]);
