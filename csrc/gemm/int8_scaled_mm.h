@@ -45,6 +45,10 @@ struct Problem {
   // this one in the stream with programmatic dependent launch, writes it. The decode kernel may
   // then read b before the PDL wait (the dispatcher decides, see int8_scaled_mm_dispatch.cpp).
   bool b_ready_before_launch = false;
+  // Launch the CUTLASS configurations that support it with programmatic dependent launch (the
+  // decode kernel always uses it; the stream-K configurations never). The dispatcher decides
+  // by M (kMaxPdlM in int8_scaled_mm_dispatch.cpp).
+  bool launch_with_pdl = true;
   int device = 0;
   int sm_count = 0;
   cudaStream_t stream = nullptr;

@@ -110,6 +110,14 @@ constexpr Rule kRules[] = {
     {kAnyM, 0, 2},                          // sm90_128x128x128_c2x1_pingpong
 };
 
+// The CUTLASS configurations launch with PDL up to this M. PDL hides the launch and prologue
+// behind the kernel before, worth 2-3% at M = 1024 (N = 4096: 23.3-23.4 us against 24.1-24.2
+// plain, vLLM 24.1) and more below; above, it cost 4-7% at M = 2048 on three of the four
+// Llama-3.1-8B shapes (N = 4096: 46.6-46.9 us against 44.5-44.6 plain, vLLM 44.7-44.9) and
+// 1.5-2.5% at M = 4096, N = 6144, with the same 128x128 pingpong kernel as vLLM's. H200,
+// 2026-12-03, two runs each, alternated (docs/measurements/h200-2026-12-03-cutlass-pdl-by-m/).
+constexpr int64_t kMaxPdlM = 1024;
+
 Pick pick(int64_t m, int64_t n, int64_t /*k*/) {
   for (const Rule& r : kRules) {
     if (m <= r.max_m && n >= r.min_n) return {r.config, r.max_swizzle, r.raster};
@@ -246,6 +254,7 @@ void run(at::Tensor& out, const at::Tensor& a, const at::Tensor& b, const at::Te
   // is one of our PDL kernels writing it (core/pdl_writes.h). Most configurations are
   // themselves one, writing out; noting out for the stream-K ones too, launched plainly
   // (int8_scaled_mm_sm90_small.cu), only makes the next early read more careful.
+  p.launch_with_pdl = M <= kMaxPdlM;
   p.b_ready_before_launch = !overlaps_pdl_writes(p.stream, b);
   note_pdl_writes(p.stream, {&out});
 

@@ -132,6 +132,7 @@ struct Sm90Int8Gemm {
   // tensor-map prefetch) overlap the end of the kernel before. Only where the kernel waits
   // for that kernel before its first global access: where the translation unit defines
   // CUTLASS_ENABLE_GDC_FOR_SM90, which the stream-K scheduler does not compile with.
+  // Whether a launch uses it is the dispatcher's choice (Problem::launch_with_pdl).
   static constexpr bool kLaunchWithPdl = !kStreamK;
 #ifndef CUTLASS_ENABLE_GDC_FOR_SM90
   static_assert(!kLaunchWithPdl, "define CUTLASS_ENABLE_GDC_FOR_SM90 before including this header");
@@ -217,7 +218,7 @@ struct Sm90Int8Gemm {
       return std::string("CUTLASS initialize failed: ") + cutlassGetStatusString(status) + " (" +
              cudaGetErrorString(cudaGetLastError()) + ")";
     }
-    status = gemm.run(p.stream, /*cuda_adapter=*/nullptr, kLaunchWithPdl);
+    status = gemm.run(p.stream, /*cuda_adapter=*/nullptr, kLaunchWithPdl && p.launch_with_pdl);
     if (status != cutlass::Status::kSuccess) {
       return std::string("CUTLASS kernel launch failed: ") + cutlassGetStatusString(status) + " (" +
              cudaGetErrorString(cudaGetLastError()) + ")";
