@@ -90,8 +90,11 @@ __global__ void __launch_bounds__(512) read_kernel(const uint4* src, int64_t n, 
   uint32_t acc;
   if (kMode == kHalfWait || kMode == kTriggerHalfWait) {
     acc = read_range(src, 0, n / 2);
-    asm volatile("griddepcontrol.wait;" ::: "memory");
-    if (kMode == kHalfWait) asm volatile("griddepcontrol.launch_dependents;");
+    if (kMode == kHalfWait) {
+      qbench::pdl_wait();  // wait, then trigger: the decode GEMM's own call
+    } else {
+      asm volatile("griddepcontrol.wait;" ::: "memory");
+    }
     acc ^= read_range(src, n / 2, n);
   } else {
     acc = read_range(src, 0, n);

@@ -250,11 +250,12 @@ void run(at::Tensor& out, const at::Tensor& a, const at::Tensor& b, const at::Te
   p.alloc_ctx = &ws;
   p.max_swizzle = chosen.max_swizzle;
   p.raster_order = static_cast<int>(chosen.raster);
-  // The decode kernel may read b before the previous kernel has completed, unless that kernel
-  // is one of our PDL kernels writing it (core/pdl_writes.h). Most configurations are
-  // themselves one, writing out; noting out for the stream-K ones too, launched plainly
-  // (int8_scaled_mm_sm90_small.cu), only makes the next early read more careful.
   p.launch_with_pdl = M <= kMaxPdlM;
+  // The decode kernel may read b before the previous kernel has completed, unless that kernel
+  // is one of our PDL kernels writing it (core/pdl_writes.h). Most launches are themselves one,
+  // writing out; noting out for those launched plainly too (the stream-K configurations,
+  // int8_scaled_mm_sm90_small.cu, and every CUTLASS one above kMaxPdlM) only makes the next
+  // early read more careful.
   p.b_ready_before_launch = !overlaps_pdl_writes(p.stream, b);
   note_pdl_writes(p.stream, {&out});
 
