@@ -12,7 +12,9 @@
 //     loads its first stage before it (Problem::b_ready_before_launch, the dispatcher's
 //     usual choice);
 //   - times, the same way, a plain streaming read of the weight, ordered against the kernel
-//     before it in four ways (read_kernel's ReadMode).
+//     before it in four ways (read_kernel's ReadMode), with QB_READ_CTAS_PER_SM CTAs of
+//     QB_READ_THREADS threads an SM (4 x 512 by default; 2 x 256 is the decode GEMM's
+//     occupancy), and the same read by the copy engine (bulk_read_kernel, its QB_BULK_* flags).
 //
 //   nvcc -std=c++20 -O3 -gencode=arch=compute_90a,code=sm_90a --expt-relaxed-constexpr -Icsrc [-D...] \
 //        scripts/decode_probe.cu -o decode_probe
@@ -26,22 +28,18 @@
 #include <vector>
 
 #include "gemm/int8_scaled_mm_decode.cu"
-#include "probe_util.cuh"
+#include "decode_probe_inputs.cuh"
+
+#ifndef QB_READ_CTAS_PER_SM
+#define QB_READ_CTAS_PER_SM 4
+#endif
+#ifndef QB_READ_THREADS
+#define QB_READ_THREADS 512
+#endif
 
 namespace {
 
 using namespace probe;
-
-__global__ void fill_int8(int8_t* p, int64_t n, uint64_t seed) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
-    p[i] = static_cast<int8_t>(mix(seed * 0x9e3779b97f4a7c15ull + i));
-}
-
-// Positive scales in [0.5e-3, 1.5e-3) with random mantissas.
-__global__ void fill_scale(float* p, int64_t n, uint64_t seed) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
-    p[i] = (0.5f + (mix(seed * 0x9e3779b97f4a7c15ull + i) >> 8) * (1.0f / 16777216.0f)) * 1e-3f;
-}
 
 __global__ void fill_u16(uint16_t* p, int64_t n, uint16_t value) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
@@ -104,6 +102,106 @@ __global__ void __launch_bounds__(512) read_kernel(const uint4* src, int64_t n, 
 constexpr decltype(&read_kernel<kPlain>) kReadKernels[] = {read_kernel<kPlain>, read_kernel<kNeverWait>,
                                                           read_kernel<kHalfWait>, read_kernel<kTriggerHalfWait>};
 
+// The same read by the copy engine: a CTA of one thread streams the CTA's 16 KB pieces of the
+// weight (piece j to CTA j % grid) into a ring of QB_BULK_STAGES shared-memory slots with
+// cp.async.bulk, each slot's completion counted on an mbarrier, re-filling a slot as soon as
+// its bytes have landed (nothing reads them: a ceiling, as above). Few threads hold many bytes
+// in flight, so it says whether the copy engine reaches the floor at the decode GEMM's
+// occupancy, where the load instructions of read_kernel do not.
+#ifndef QB_BULK_STAGES
+#define QB_BULK_STAGES 4
+#endif
+#ifndef QB_BULK_CTAS_PER_SM
+#define QB_BULK_CTAS_PER_SM 1
+#endif
+constexpr int kBulkStages = QB_BULK_STAGES;
+constexpr int kBulkPieceBytes = 16384;
+#ifndef QB_BULK_ROWS
+#define QB_BULK_ROWS 0
+#endif
+// 0: a piece is 16 KB of contiguous weight; R > 0: R rows x 16 KB / R bytes of k (R copies), as a
+// GEMM CTA owning R rows would read it (K must be a multiple of 16 KB / R: R = 8 or 16 here).
+constexpr int kBulkRows = QB_BULK_ROWS;
+template <ReadMode kMode>
+__global__ void __launch_bounds__(1) bulk_read_kernel(const int8_t* src, int64_t bytes, int64_t k) {
+  extern __shared__ __align__(128) uint8_t ring[];
+  __shared__ __align__(8) uint64_t full[kBulkStages];
+  if (kMode == kNeverWait || kMode == kTriggerHalfWait) asm volatile("griddepcontrol.launch_dependents;");
+  const int64_t pieces = (bytes + kBulkPieceBytes - 1) / kBulkPieceBytes;
+  const int64_t mine = pieces > blockIdx.x ? (pieces - 1 - blockIdx.x) / gridDim.x + 1 : 0;
+  const int64_t first_after_wait = kMode == kPlain || kMode == kNeverWait ? mine : mine / 2;
+  bool waited = kMode == kPlain || kMode == kNeverWait;
+  for (int s = 0; s < kBulkStages; ++s) {
+    const uint32_t bar = static_cast<uint32_t>(__cvta_generic_to_shared(&full[s]));
+    asm volatile("mbarrier.init.shared.b64 [%0], 1;" ::"r"(bar));
+  }
+  asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+  auto issue = [&](int64_t t) {
+    const int s = static_cast<int>(t % kBulkStages);
+    const int64_t offset = (blockIdx.x + t * gridDim.x) * int64_t(kBulkPieceBytes);
+    const int64_t left = bytes - offset;
+    const uint32_t size = static_cast<uint32_t>(left < kBulkPieceBytes ? left : kBulkPieceBytes);
+    const uint32_t bar = static_cast<uint32_t>(__cvta_generic_to_shared(&full[s]));
+    const uint32_t dst = static_cast<uint32_t>(__cvta_generic_to_shared(ring + s * kBulkPieceBytes));
+    asm volatile("mbarrier.arrive.expect_tx.shared.b64 _, [%0], %1;" ::"r"(bar), "r"(size) : "memory");
+    if (kBulkRows == 0) {
+      asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(dst),
+                   "l"(src + offset), "r"(size), "r"(bar)
+                   : "memory");
+    } else {
+      constexpr int kWidth = kBulkPieceBytes / (kBulkRows > 0 ? kBulkRows : 1);
+      const int64_t piece = offset / kBulkPieceBytes, k_pieces = k / kWidth;
+      const int8_t* base = src + (piece / k_pieces) * kBulkRows * k + (piece % k_pieces) * kWidth;
+      for (int r = 0; r < kBulkRows; ++r) {
+        asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(
+                         dst + r * kWidth),
+                     "l"(base + r * k), "n"(kWidth), "r"(bar)
+                     : "memory");
+      }
+    }
+  };
+  auto wait_before = [&](int64_t t) {
+    if (!waited && t >= first_after_wait) {
+      if (kMode == kHalfWait) {
+        qbench::pdl_wait();
+      } else {
+        asm volatile("griddepcontrol.wait;" ::: "memory");
+      }
+      waited = true;
+    }
+  };
+  for (int64_t t = 0; t < int64_t(kBulkStages) && t < mine; ++t) {
+    wait_before(t);
+    issue(t);
+  }
+  for (int64_t t = 0; t < mine; ++t) {
+    const uint32_t bar = static_cast<uint32_t>(__cvta_generic_to_shared(&full[t % kBulkStages]));
+    const uint32_t parity = static_cast<uint32_t>((t / kBulkStages) & 1);
+    uint32_t done = 0;
+    while (!done) {
+      asm volatile(
+          "{\n .reg .pred p;\n mbarrier.try_wait.parity.shared.b64 p, [%1], %2;\n selp.u32 %0, 1, 0, p;\n}\n"
+          : "=r"(done)
+          : "r"(bar), "r"(parity)
+          : "memory");
+    }
+    if (t + kBulkStages < mine) {
+      wait_before(t + kBulkStages);
+      issue(t + kBulkStages);
+    }
+  }
+  if (!waited) {  // a CTA without a piece still takes part in the PDL order
+    if (kMode == kHalfWait) {
+      qbench::pdl_wait();
+    } else if (kMode == kTriggerHalfWait) {
+      asm volatile("griddepcontrol.wait;" ::: "memory");
+    }
+  }
+}
+constexpr decltype(&bulk_read_kernel<kPlain>) kBulkReadKernels[] = {
+    bulk_read_kernel<kPlain>, bulk_read_kernel<kNeverWait>, bulk_read_kernel<kHalfWait>,
+    bulk_read_kernel<kTriggerHalfWait>};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -120,17 +218,12 @@ int main(int argc, char** argv) {
   std::printf("%-10s %-9s %6s %6s %6s %9s %9s %7s %s\n", "variant", "b", "M", "N", "K", "us", "floor_us", "floor%",
               "check");
 
-  const int shapes[][2] = {{6144, 4096}, {4096, 4096}, {28672, 4096}, {4096, 14336}};
   bool all_ok = true;
-  for (const auto& nk : shapes) {
+  for (const auto& nk : kDecodeShapes) {
     const int n = nk[0], k = nk[1];
     const int64_t weight_bytes = int64_t(n) * k;
-    const int copies = static_cast<int>(std::max<int64_t>(2, 3 * int64_t(prop.l2CacheSize) / weight_bytes + 1));
-    std::vector<int8_t*> weights(copies);
-    for (int c = 0; c < copies; ++c) {
-      CHECK_CUDA(cudaMalloc(&weights[c], weight_bytes));
-      fill_int8<<<1024, 256, 0, stream>>>(weights[c], weight_bytes, 1000 + c);
-    }
+    const std::vector<int8_t*> weights = weight_copies(weight_bytes, prop, stream);
+    const int copies = static_cast<int>(weights.size());
     {
       uint32_t* sink;
       CHECK_CUDA(cudaMalloc(&sink, 4096));
@@ -139,7 +232,8 @@ int main(int argc, char** argv) {
         const float us = 1e3f * median_ms_per_call(
                                     [&](int c) {
                                       const auto* src = reinterpret_cast<const uint4*>(weights[c % copies]);
-                                      const dim3 grid(prop.multiProcessorCount * 4), block(512);
+                                      const dim3 grid(prop.multiProcessorCount * QB_READ_CTAS_PER_SM);
+                                      const dim3 block(QB_READ_THREADS);
                                       if (mode == kPlain) {
                                         kernel<<<grid, block, 0, stream>>>(src, weight_bytes / 16, sink);
                                       } else {
@@ -154,29 +248,33 @@ int main(int argc, char** argv) {
       }
       CHECK_CUDA(cudaFree(sink));
     }
+    for (const ReadMode mode : {kPlain, kHalfWait, kTriggerHalfWait}) {
+      const auto kernel = kBulkReadKernels[mode];
+      const size_t shared = size_t(kBulkStages) * kBulkPieceBytes;
+      CHECK_CUDA(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared)));
+      const float us = 1e3f * median_ms_per_call(
+                                  [&](int c) {
+                                    const dim3 grid(prop.multiProcessorCount * QB_BULK_CTAS_PER_SM), block(1);
+                                    if (mode == kPlain) {
+                                      kernel<<<grid, block, shared, stream>>>(weights[c % copies], weight_bytes,
+                                                                              int64_t(k));
+                                    } else {
+                                      CHECK_CUDA(qbench::launch_with_pdl_shared(kernel, grid, block, shared, stream,
+                                                                                weights[c % copies], weight_bytes,
+                                                                                int64_t(k)));
+                                    }
+                                  },
+                                  4 * copies, 30, stream);
+      const float floor_us = weight_bytes / (gbps * 1e3f);
+      std::printf("%-10s %-9s %6s %6d %6d %9.2f %9.2f %6.1f%% %s\n", "bulk", kReadModeNames[mode], "-", n, k, us,
+                  floor_us, 100.0f * floor_us / us, "-");
+    }
     for (int m : {1, 16}) {
-      int8_t* a;
-      float *sa, *sb;
       __nv_bfloat16 *out, *expected;
-      CHECK_CUDA(cudaMalloc(&a, int64_t(m) * k));
-      CHECK_CUDA(cudaMalloc(&sa, m * sizeof(float)));
-      CHECK_CUDA(cudaMalloc(&sb, n * sizeof(float)));
       CHECK_CUDA(cudaMalloc(&out, int64_t(m) * n * sizeof(__nv_bfloat16)));
       CHECK_CUDA(cudaMalloc(&expected, int64_t(m) * n * sizeof(__nv_bfloat16)));
-      fill_int8<<<1024, 256, 0, stream>>>(a, int64_t(m) * k, m);
-      fill_scale<<<64, 256, 0, stream>>>(sa, m, 7);
-      fill_scale<<<64, 256, 0, stream>>>(sb, n, 8);
       fill_u16<<<1024, 256, 0, stream>>>(reinterpret_cast<uint16_t*>(out), int64_t(m) * n, 0x7fc1);  // NaN
-
-      Problem p;
-      p.m = m, p.n = n, p.k = k;
-      p.a = a, p.lda = k;
-      p.ldb = k;
-      p.out = out, p.ldo = n;
-      p.scale_a = sa, p.scale_a_per_row = true;
-      p.scale_b = sb, p.scale_b_per_col = true;
-      p.sm_count = prop.multiProcessorCount;
-      p.stream = stream;
+      Problem p = decode_problem(m, n, k, out, prop, stream);
 
       p.b = weights[0];
       p.b_ready_before_launch = true;
@@ -185,8 +283,8 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "launch failed: %s\n", err.c_str());
         return 2;
       }
-      naive_gemm<<<static_cast<unsigned>((int64_t(m) * n + 255) / 256), 256, 0, stream>>>(a, weights[0], sa, sb, m,
-                                                                                           n, k, expected);
+      naive_gemm<<<static_cast<unsigned>((int64_t(m) * n + 255) / 256), 256, 0, stream>>>(
+          p.a, weights[0], p.scale_a, p.scale_b, m, n, k, expected);
       CHECK_CUDA(cudaStreamSynchronize(stream));
       std::vector<uint16_t> got(int64_t(m) * n), want(int64_t(m) * n);
       CHECK_CUDA(cudaMemcpy(got.data(), out, got.size() * 2, cudaMemcpyDeviceToHost));
@@ -211,9 +309,7 @@ int main(int argc, char** argv) {
         std::printf("%-10s %-9s %6d %6d %6d %9.2f %9.2f %6.1f%% %s\n", label, ready ? "early" : "wait", m, n, k, us,
                     floor_us, 100.0f * floor_us / us, mismatches == 0 ? "exact" : "MISMATCH");
       }
-      CHECK_CUDA(cudaFree(a));
-      CHECK_CUDA(cudaFree(sa));
-      CHECK_CUDA(cudaFree(sb));
+      free_problem(p);
       CHECK_CUDA(cudaFree(out));
       CHECK_CUDA(cudaFree(expected));
     }

@@ -29,6 +29,17 @@ __device__ inline uint32_t mix(uint64_t x) {
   return static_cast<uint32_t>(x ^ (x >> 33));
 }
 
+// Random int8 data from a seed.
+__global__ void fill_int8(int8_t* p, int64_t n, uint64_t seed) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    p[i] = static_cast<int8_t>(mix(seed * 0x9e3779b97f4a7c15ull + i));
+}
+
+// Positive scales in [0.5e-3, 1.5e-3) with random mantissas.
+__global__ void fill_scale(float* p, int64_t n, uint64_t seed) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    p[i] = (0.5f + (mix(seed * 0x9e3779b97f4a7c15ull + i) >> 8) * (1.0f / 16777216.0f)) * 1e-3f;
+}
 
 // The launch floor the probes print beside their timings.
 __global__ void empty_kernel() {}

@@ -93,6 +93,12 @@ struct Tiling {
 };
 constexpr int kMaxGridY = 65535;
 
+// A probe's hook (scripts/decode_timeline_probe.cu stamps each CTA's progress through it); empty
+// in the extension.
+#ifndef QB_DECODE_MARK
+#define QB_DECODE_MARK(point)
+#endif
+
 // ceil(m / kTokens), without the overflow of (m + kTokens - 1) for m near 2^31.
 __host__ __device__ constexpr int token_tile_count(int m) { return m / kTokens + (m % kTokens != 0); }
 
@@ -214,9 +220,11 @@ __global__ void __launch_bounds__(kThreads, kCtasPerSm) int8_decode_gemm_kernel(
   // caller says no kernel in flight writes it (Problem::b_ready_before_launch): its first stage
   // then streams while the previous kernel's last CTAs finish. Nothing else is read, and nothing
   // written, before pdl_wait().
+  QB_DECODE_MARK(0);
   bool first_stage_loaded = p.b_ready_before_launch;
   if (first_stage_loaded) load_weight_stage(static_cast<int64_t>(warp) * T::kWarpStageK);
   pdl_wait();
+  QB_DECODE_MARK(1);
 
   const int token_tiles = token_tile_count(p.m);
   for (int token_tile = blockIdx.y; token_tile < token_tiles; token_tile += gridDim.y) {
@@ -257,6 +265,7 @@ __global__ void __launch_bounds__(kThreads, kCtasPerSm) int8_decode_gemm_kernel(
         }
       }
     }
+    QB_DECODE_MARK(2);
 
 #pragma unroll
     for (int t = 0; t < kMTiles; ++t) {
@@ -271,6 +280,7 @@ __global__ void __launch_bounds__(kThreads, kCtasPerSm) int8_decode_gemm_kernel(
       }
     }
     __syncthreads();
+    QB_DECODE_MARK(3);
 
     // The first kTokens * kRows / 2 threads finish the tile, two adjacent columns each.
     if (threadIdx.x < kTokens * kRows / 2) {
@@ -300,6 +310,7 @@ __global__ void __launch_bounds__(kThreads, kCtasPerSm) int8_decode_gemm_kernel(
         *reinterpret_cast<uint32_t*>(out) = packed;
       }
     }
+    QB_DECODE_MARK(4);
     __syncthreads();  // the next token tile reuses `partial`
   }
 }

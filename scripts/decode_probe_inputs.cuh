@@ -1,0 +1,60 @@
+#pragma once
+// What the decode-GEMM probes (decode_probe.cu, decode_timeline_probe.cu) set up alike: the
+// shapes, the rotating weight copies and a problem's random activations and scales.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "gemm/int8_scaled_mm.h"
+#include "probe_util.cuh"
+
+namespace probe {
+
+// Llama-3.1-8B TP1's weights as (N, K).
+constexpr int kDecodeShapes[][2] = {{6144, 4096}, {4096, 4096}, {28672, 4096}, {4096, 14336}};
+
+// Random N x K weights, in enough copies that calls rotating through them read from DRAM (three
+// times the L2), as a forward pass does.
+inline std::vector<int8_t*> weight_copies(int64_t weight_bytes, const cudaDeviceProp& prop, cudaStream_t stream) {
+  const int copies = static_cast<int>(std::max<int64_t>(2, 3 * int64_t(prop.l2CacheSize) / weight_bytes + 1));
+  std::vector<int8_t*> weights(copies);
+  for (int c = 0; c < copies; ++c) {
+    CHECK_CUDA(cudaMalloc(&weights[c], weight_bytes));
+    fill_int8<<<1024, 256, 0, stream>>>(weights[c], weight_bytes, 1000 + c);
+  }
+  return weights;
+}
+
+// An M x N x K problem on random int8 tokens (M x K, row-major) with per-token and per-channel
+// scales, into `out` (M x N); b is left for the caller. free_problem releases what it allocated.
+inline qbench::int8_mm::Problem decode_problem(int m, int n, int k, void* out, const cudaDeviceProp& prop,
+                                               cudaStream_t stream) {
+  int8_t* a;
+  float *sa, *sb;
+  CHECK_CUDA(cudaMalloc(&a, int64_t(m) * k));
+  CHECK_CUDA(cudaMalloc(&sa, m * sizeof(float)));
+  CHECK_CUDA(cudaMalloc(&sb, n * sizeof(float)));
+  fill_int8<<<1024, 256, 0, stream>>>(a, int64_t(m) * k, m);
+  fill_scale<<<64, 256, 0, stream>>>(sa, m, 7);
+  fill_scale<<<64, 256, 0, stream>>>(sb, n, 8);
+  qbench::int8_mm::Problem p;
+  p.m = m, p.n = n, p.k = k;
+  p.a = a, p.lda = k;
+  p.ldb = k;
+  p.out = out, p.ldo = n;
+  p.scale_a = sa, p.scale_a_per_row = true;
+  p.scale_b = sb, p.scale_b_per_col = true;
+  p.sm_count = prop.multiProcessorCount;
+  p.stream = stream;
+  return p;
+}
+
+inline void free_problem(const qbench::int8_mm::Problem& p) {
+  CHECK_CUDA(cudaFree(const_cast<int8_t*>(p.a)));
+  CHECK_CUDA(cudaFree(const_cast<float*>(p.scale_a)));
+  CHECK_CUDA(cudaFree(const_cast<float*>(p.scale_b)));
+}
+
+}  // namespace probe
