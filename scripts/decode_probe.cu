@@ -82,17 +82,28 @@ __device__ __forceinline__ uint32_t read_range(const uint4* src, int64_t begin, 
   return acc;
 }
 
+// A read's PDL calls: at its start (the modes that let the next kernel in at once), and at its
+// wait (the modes that wait half way).
+template <ReadMode kMode>
+__device__ __forceinline__ void trigger_at_start() {
+  if (kMode == kNeverWait || kMode == kTriggerHalfWait) asm volatile("griddepcontrol.launch_dependents;");
+}
+template <ReadMode kMode>
+__device__ __forceinline__ void wait_half_way() {
+  if (kMode == kHalfWait) {
+    qbench::pdl_wait();  // wait, then trigger: the decode GEMM's own call
+  } else {
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+  }
+}
+
 template <ReadMode kMode>
 __global__ void __launch_bounds__(512) read_kernel(const uint4* src, int64_t n, uint32_t* sink) {
-  if (kMode == kNeverWait || kMode == kTriggerHalfWait) asm volatile("griddepcontrol.launch_dependents;");
+  trigger_at_start<kMode>();
   uint32_t acc;
   if (kMode == kHalfWait || kMode == kTriggerHalfWait) {
     acc = read_range(src, 0, n / 2);
-    if (kMode == kHalfWait) {
-      qbench::pdl_wait();  // wait, then trigger: the decode GEMM's own call
-    } else {
-      asm volatile("griddepcontrol.wait;" ::: "memory");
-    }
+    wait_half_way<kMode>();
     acc ^= read_range(src, n / 2, n);
   } else {
     acc = read_range(src, 0, n);
@@ -126,22 +137,20 @@ template <ReadMode kMode>
 __global__ void __launch_bounds__(1) bulk_read_kernel(const int8_t* src, int64_t bytes, int64_t k) {
   extern __shared__ __align__(128) uint8_t ring[];
   __shared__ __align__(8) uint64_t full[kBulkStages];
-  if (kMode == kNeverWait || kMode == kTriggerHalfWait) asm volatile("griddepcontrol.launch_dependents;");
+  trigger_at_start<kMode>();
   const int64_t pieces = (bytes + kBulkPieceBytes - 1) / kBulkPieceBytes;
   const int64_t mine = pieces > blockIdx.x ? (pieces - 1 - blockIdx.x) / gridDim.x + 1 : 0;
   const int64_t first_after_wait = kMode == kPlain || kMode == kNeverWait ? mine : mine / 2;
   bool waited = kMode == kPlain || kMode == kNeverWait;
-  for (int s = 0; s < kBulkStages; ++s) {
-    const uint32_t bar = static_cast<uint32_t>(__cvta_generic_to_shared(&full[s]));
-    asm volatile("mbarrier.init.shared.b64 [%0], 1;" ::"r"(bar));
-  }
+  auto full_bar = [&](int64_t t) { return static_cast<uint32_t>(__cvta_generic_to_shared(&full[t % kBulkStages])); };
+  for (int s = 0; s < kBulkStages; ++s) asm volatile("mbarrier.init.shared.b64 [%0], 1;" ::"r"(full_bar(s)));
   asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
   auto issue = [&](int64_t t) {
     const int s = static_cast<int>(t % kBulkStages);
     const int64_t offset = (blockIdx.x + t * gridDim.x) * int64_t(kBulkPieceBytes);
     const int64_t left = bytes - offset;
     const uint32_t size = static_cast<uint32_t>(left < kBulkPieceBytes ? left : kBulkPieceBytes);
-    const uint32_t bar = static_cast<uint32_t>(__cvta_generic_to_shared(&full[s]));
+    const uint32_t bar = full_bar(t);
     const uint32_t dst = static_cast<uint32_t>(__cvta_generic_to_shared(ring + s * kBulkPieceBytes));
     asm volatile("mbarrier.arrive.expect_tx.shared.b64 _, [%0], %1;" ::"r"(bar), "r"(size) : "memory");
     if (kBulkRows == 0) {
@@ -162,11 +171,7 @@ __global__ void __launch_bounds__(1) bulk_read_kernel(const int8_t* src, int64_t
   };
   auto wait_before = [&](int64_t t) {
     if (!waited && t >= first_after_wait) {
-      if (kMode == kHalfWait) {
-        qbench::pdl_wait();
-      } else {
-        asm volatile("griddepcontrol.wait;" ::: "memory");
-      }
+      wait_half_way<kMode>();
       waited = true;
     }
   };
@@ -175,7 +180,7 @@ __global__ void __launch_bounds__(1) bulk_read_kernel(const int8_t* src, int64_t
     issue(t);
   }
   for (int64_t t = 0; t < mine; ++t) {
-    const uint32_t bar = static_cast<uint32_t>(__cvta_generic_to_shared(&full[t % kBulkStages]));
+    const uint32_t bar = full_bar(t);
     const uint32_t parity = static_cast<uint32_t>((t / kBulkStages) & 1);
     uint32_t done = 0;
     while (!done) {
@@ -190,13 +195,7 @@ __global__ void __launch_bounds__(1) bulk_read_kernel(const int8_t* src, int64_t
       issue(t + kBulkStages);
     }
   }
-  if (!waited) {  // a CTA without a piece still takes part in the PDL order
-    if (kMode == kHalfWait) {
-      qbench::pdl_wait();
-    } else if (kMode == kTriggerHalfWait) {
-      asm volatile("griddepcontrol.wait;" ::: "memory");
-    }
-  }
+  if (!waited) wait_half_way<kMode>();  // a CTA without a piece still takes part in the PDL order
 }
 constexpr decltype(&bulk_read_kernel<kPlain>) kBulkReadKernels[] = {
     bulk_read_kernel<kPlain>, bulk_read_kernel<kNeverWait>, bulk_read_kernel<kHalfWait>,

@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <vector>
 
 namespace timeline {
@@ -28,7 +29,6 @@ constexpr unsigned kMaxRecords = 1 << 16;
 struct Record {
   uint64_t ns[kPoints];
   uint64_t cycles[kPoints];
-  uint32_t sm;
 };
 __device__ unsigned g_next;
 __device__ Record g_records[kMaxRecords];
@@ -42,12 +42,7 @@ __device__ __forceinline__ void mark(int point) {
   uint64_t ns, cycles;
   asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(ns));
   asm volatile("mov.u64 %0, %%clock64;" : "=l"(cycles));
-  if (point == 0) {
-    slot = atomicAdd(&g_next, 1u);
-    uint32_t sm;
-    asm volatile("mov.u32 %0, %%smid;" : "=r"(sm));
-    if (slot < kMaxRecords) g_records[slot].sm = sm;
-  }
+  if (point == 0) slot = atomicAdd(&g_next, 1u);
   if (slot < kMaxRecords) {
     g_records[slot].ns[point] = ns;
     g_records[slot].cycles[point] = cycles;
@@ -94,16 +89,12 @@ int main() {
       p.b_ready_before_launch = true;
 
       const int calls = 4 * copies;
-      cudaGraph_t graph;
-      cudaGraphExec_t exec;
-      CHECK_CUDA(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
-      for (int c = 0; c < calls; ++c) {
-        p.b = weights[c % copies];
-        if (!qbench::int8_mm::sm90_decode_mma_16x16_ksplit8(p).empty()) return 3;
-      }
-      CHECK_CUDA(cudaStreamEndCapture(stream, &graph));
-      CHECK_CUDA(cudaGraphInstantiate(&exec, graph, 0));
-      for (int w = 0; w < 3; ++w) CHECK_CUDA(cudaGraphLaunch(exec, stream));
+      const cudaGraphExec_t exec = warm_graph_of_calls(
+          [&](int c) {
+            p.b = weights[c % copies];
+            if (!qbench::int8_mm::sm90_decode_mma_16x16_ksplit8(p).empty()) std::exit(3);
+          },
+          calls, stream);
       const unsigned zero = 0;
       CHECK_CUDA(cudaMemcpyToSymbolAsync(timeline::g_next, &zero, sizeof(zero), 0, cudaMemcpyHostToDevice, stream));
       CHECK_CUDA(cudaGraphLaunch(exec, stream));
@@ -156,7 +147,6 @@ int main() {
         if (starts[i] != starts[i - 1]) step = std::min(step, starts[i] - starts[i - 1]);
       std::printf("#   globaltimer step %llu ns\n", static_cast<unsigned long long>(step));
       CHECK_CUDA(cudaGraphExecDestroy(exec));
-      CHECK_CUDA(cudaGraphDestroy(graph));
       free_problem(p);
       CHECK_CUDA(cudaFree(out));
     }

@@ -44,16 +44,24 @@ __global__ void fill_scale(float* p, int64_t n, uint64_t seed) {
 // The launch floor the probes print beside their timings.
 __global__ void empty_kernel() {}
 
-// Median over `replays` replays of one CUDA graph of `calls` enqueue(c) calls, per call.
+// One CUDA graph of `calls` enqueue(c) calls, instantiated and replayed 3 times to warm up.
 template <class F>
-float median_ms_per_call(F&& enqueue, int calls, int replays, cudaStream_t stream) {
+cudaGraphExec_t warm_graph_of_calls(F&& enqueue, int calls, cudaStream_t stream) {
   cudaGraph_t graph;
   cudaGraphExec_t exec;
   CHECK_CUDA(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
   for (int c = 0; c < calls; ++c) enqueue(c);
   CHECK_CUDA(cudaStreamEndCapture(stream, &graph));
   CHECK_CUDA(cudaGraphInstantiate(&exec, graph, 0));
+  CHECK_CUDA(cudaGraphDestroy(graph));
   for (int w = 0; w < 3; ++w) CHECK_CUDA(cudaGraphLaunch(exec, stream));
+  return exec;
+}
+
+// Median over `replays` replays of one CUDA graph of `calls` enqueue(c) calls, per call.
+template <class F>
+float median_ms_per_call(F&& enqueue, int calls, int replays, cudaStream_t stream) {
+  const cudaGraphExec_t exec = warm_graph_of_calls(enqueue, calls, stream);
   std::vector<cudaEvent_t> events(2 * replays);
   for (auto& e : events) CHECK_CUDA(cudaEventCreate(&e));
   for (int r = 0; r < replays; ++r) {
@@ -69,7 +77,6 @@ float median_ms_per_call(F&& enqueue, int calls, int replays, cudaStream_t strea
   }
   for (auto& e : events) CHECK_CUDA(cudaEventDestroy(e));
   CHECK_CUDA(cudaGraphExecDestroy(exec));
-  CHECK_CUDA(cudaGraphDestroy(graph));
   std::nth_element(per_call.begin(), per_call.begin() + replays / 2, per_call.end());
   return per_call[replays / 2];
 }
