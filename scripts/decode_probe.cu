@@ -19,6 +19,7 @@
 //   nvcc -std=c++20 -O3 -gencode=arch=compute_90a,code=sm_90a --expt-relaxed-constexpr -Icsrc [-D...] \
 //        scripts/decode_probe.cu -o decode_probe
 //   ./decode_probe [label]
+//   QB_PROFILE=4096,4096,16 ncu ... ./decode_probe   # one problem (N, K, M), checked, no timing
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
@@ -217,13 +218,19 @@ int main(int argc, char** argv) {
   std::printf("%-10s %-9s %6s %6s %6s %9s %9s %7s %s\n", "variant", "b", "M", "N", "K", "us", "floor_us", "floor%",
               "check");
 
+  // QB_PROFILE=N,K,M (for ncu): that problem only, its check and a few back-to-back calls, no timing.
+  int profile[3] = {0, 0, 0};
+  if (const char* spec = std::getenv("QB_PROFILE")) std::sscanf(spec, "%d,%d,%d", &profile[0], &profile[1], &profile[2]);
+  const bool profiling = profile[0] > 0;
+
   bool all_ok = true;
   for (const auto& nk : kDecodeShapes) {
     const int n = nk[0], k = nk[1];
+    if (profiling && (n != profile[0] || k != profile[1])) continue;
     const int64_t weight_bytes = int64_t(n) * k;
     const std::vector<int8_t*> weights = weight_copies(weight_bytes, prop, stream);
     const int copies = static_cast<int>(weights.size());
-    {
+    if (!profiling) {
       uint32_t* sink;
       CHECK_CUDA(cudaMalloc(&sink, 4096));
       for (const ReadMode mode : {kPlain, kNeverWait, kHalfWait, kTriggerHalfWait}) {
@@ -248,6 +255,7 @@ int main(int argc, char** argv) {
       CHECK_CUDA(cudaFree(sink));
     }
     for (const ReadMode mode : {kPlain, kHalfWait, kTriggerHalfWait}) {
+      if (profiling) break;
       const auto kernel = kBulkReadKernels[mode];
       const size_t shared = size_t(kBulkStages) * kBulkPieceBytes;
       CHECK_CUDA(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared)));
@@ -269,6 +277,7 @@ int main(int argc, char** argv) {
                   floor_us, 100.0f * floor_us / us, "-");
     }
     for (int m : {1, 16}) {
+      if (profiling && m != profile[2]) continue;
       __nv_bfloat16 *out, *expected;
       CHECK_CUDA(cudaMalloc(&out, int64_t(m) * n * sizeof(__nv_bfloat16)));
       CHECK_CUDA(cudaMalloc(&expected, int64_t(m) * n * sizeof(__nv_bfloat16)));
@@ -291,6 +300,19 @@ int main(int argc, char** argv) {
       int64_t mismatches = 0;
       for (size_t i = 0; i < got.size(); ++i) mismatches += got[i] != want[i];
       all_ok = all_ok && mismatches == 0;
+      if (profiling) {
+        for (int c = 1; c <= 4; ++c) {
+          Problem q = p;
+          q.b = weights[c % copies];
+          if (!qbench::int8_mm::sm90_decode_mma_16x16_ksplit8(q).empty()) return 3;
+        }
+        CHECK_CUDA(cudaStreamSynchronize(stream));
+        std::printf("profiled M=%d N=%d K=%d: %s\n", m, n, k, mismatches == 0 ? "exact" : "MISMATCH");
+        free_problem(p);
+        CHECK_CUDA(cudaFree(out));
+        CHECK_CUDA(cudaFree(expected));
+        continue;
+      }
 
       // Timed both ways: reading the weight only after the PDL wait, and before it (what the
       // dispatcher allows when no PDL kernel of ours just wrote it).
