@@ -31,6 +31,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from . import records
 from .ceilings import measure_bf16_matmul, measure_ceilings, measure_int8_matmul
 from .cli import gpu_missing, positive_int, results_path
 from .environment import collect_environment
@@ -45,7 +46,7 @@ from .peers import (
     locate_vllm,
     resolve_vllm_op,
 )
-from .results import write_results
+from .records import ERROR, EVENTS_MARK, MISMATCH, UNAVAILABLE
 from .table import format_table
 from .timing import MIN_REPLAY_MS, time_events, time_graph_replay, time_graph_replays_in_turns
 
@@ -73,7 +74,7 @@ FLOAT_RTOL = 1e-2
 # Rows of the output checked at a time: bounds the float64 temporaries of the check.
 _CHECK_ELEMENTS = 1 << 25
 
-OK, MISMATCH, UNAVAILABLE, ERROR = "ok", "MISMATCH", "n/a", "error"
+OK = "ok"
 
 # ---------------------------------------------------------------------------------------
 # Providers
@@ -720,19 +721,8 @@ def _measurement(
     max_err_rel: float | None = None,
     note: str | None = None,
 ) -> dict:
-    """One provider's record; every record has the same fields, so CSV columns line up."""
-    notes = [n for n in (note, timing.note if timing else None) if n]
-    return {
-        "check": check,
-        "median_ms": timing.median_ms if timing else None,
-        "p20_ms": timing.p20_ms if timing else None,
-        "p80_ms": timing.p80_ms if timing else None,
-        "tflops": flops / (timing.median_ms * 1e-3) / 1e12 if timing else None,
-        "max_err_rel": max_err_rel,
-        "timing": timing.method if timing else None,
-        "calls_per_replay": timing.calls_per_sample if timing else None,
-        "note": "; ".join(notes) or None,
-    }
+    tflops = flops / (timing.median_ms * 1e-3) / 1e12 if timing else None
+    return records.provider_record(check, timing, note, {"tflops": tflops, "max_err_rel": max_err_rel})
 
 
 def iterations_for(one_call_ms: float, measure_ms: float) -> tuple[int, int]:
@@ -830,7 +820,6 @@ def measure_shape_batch(shape: PlannedShape, m: int, b: torch.Tensor, providers,
 # ---------------------------------------------------------------------------------------
 # Reporting
 
-_EVENTS_MARK = "e"
 
 
 def _cell(measurement: dict) -> str:
@@ -838,7 +827,7 @@ def _cell(measurement: dict) -> str:
         return {MISMATCH: "mismatch", UNAVAILABLE: "n/a", ERROR: "error"}.get(
             measurement["check"], "-"
         )
-    mark = _EVENTS_MARK if measurement["timing"] == "events" else ""
+    mark = EVENTS_MARK if measurement["timing"] == "events" else ""
     tflops = measurement["tflops"]
     return f"{tflops:.1f}{mark}" if tflops >= 1 else f"{tflops:.3f}{mark}"
 
@@ -863,32 +852,6 @@ def _ceilings_line(ceilings, matrix: dict, matrix_errors: dict) -> str:
         else:
             parts.append(f"{title}: {matrix_errors.get(key, 'not measured')}")
     return "ceilings: " + "; ".join(parts)
-
-
-def _legend(results: list[dict]) -> list[str]:
-    measurements = [m for r in results for m in r["providers"].values()]
-    lines = []
-    if any(m["timing"] == "events" for m in measurements):
-        lines.append(f"{_EVENTS_MARK}: CUDA-graph capture failed; timed eager calls with events")
-    if any(m["check"] == MISMATCH for m in measurements):
-        lines.append("mismatch: output differs from the exact result of its operands; not timed")
-    return lines
-
-
-def _distinct_notes(results: list[dict], vllm_line: str) -> list[str]:
-    """Each provider's distinct notes, once, with how many measurements they concern; not
-    the n/a reasons the vLLM line already gives."""
-    counts: dict[tuple[str, str], int] = {}
-    for result in results:
-        for name, measurement in result["providers"].items():
-            note = measurement["note"]
-            if not note or (measurement["check"] == UNAVAILABLE and note in vllm_line):
-                continue
-            counts[(name, note)] = counts.get((name, note), 0) + 1
-    return [
-        f"{name}: {note} ({n} measurement{'s' if n > 1 else ''})"
-        for (name, note), n in counts.items()
-    ]
 
 
 def write_plots(plot_dir: str, plan: GemmPlan, results: list[dict]) -> list[Path] | None:
@@ -951,11 +914,7 @@ def _benchmark(args: argparse.Namespace, plan: GemmPlan, source: VllmSource) -> 
     torch.manual_seed(SEED)
     environment = collect_environment()
     vllm = VllmGemmOps(source)
-    environment["vllm"] = {
-        "source": source.kind,
-        "location": source.location,
-        "status": vllm.describe(),
-    }
+    environment["vllm"] = records.vllm_status(source, vllm)
     ceilings = measure_ceilings(warmup_iters=10, bench_iters=100)
     matrix, matrix_errors = {}, {}
     for key, measure in (("bf16_matmul", measure_bf16_matmul), ("int8_matmul", measure_int8_matmul)):
@@ -965,15 +924,7 @@ def _benchmark(args: argparse.Namespace, plan: GemmPlan, source: VllmSource) -> 
             matrix_errors[key] = exception_summary(exc)
         torch.cuda.empty_cache()
 
-    print(
-        f"GPU: {environment['gpu_name']} ({environment['gpu_sm_count']} SMs), driver "
-        f"{environment['driver_version']}, torch {environment['torch']}, "
-        f"triton {environment['triton']}"
-    )
-    print(_ceilings_line(ceilings, matrix, matrix_errors))
-    print(vllm.describe())
-    for note in vllm.notes:
-        print(note)
+    records.print_header(environment, _ceilings_line(ceilings, matrix, matrix_errors), vllm)
 
     results = []
     configs = [(shape, m) for shape in plan.shapes for m in plan.batch_sizes]
@@ -1007,8 +958,9 @@ def _benchmark(args: argparse.Namespace, plan: GemmPlan, source: VllmSource) -> 
             print(f"(the same shape: {shape.users_text()})")
         print(format_shape_table(results[i * per_shape:(i + 1) * per_shape], plan.providers))
     print()
-    notes = _distinct_notes(results, vllm.describe())
-    for line in _legend(results) + notes:
+    notes = records.distinct_notes(results, vllm.describe(), "measurement")
+    mismatch = "output differs from the exact result of its operands"
+    for line in records.legend(results, mismatch) + notes:
         print(line)
 
     if args.plot_dir and not interrupted:
@@ -1016,44 +968,33 @@ def _benchmark(args: argparse.Namespace, plan: GemmPlan, source: VllmSource) -> 
         if paths:
             print(f"plots written to {args.plot_dir} ({len(paths)} files)")
 
-    if args.out:
-        report = {
-            "suite": NAME,
-            "environment": environment,
-            "settings": {
-                "measure_ms": args.measure_ms,
-                "seed": SEED,
-                "input": "a = randn(M, K), w = randn(N, K), bfloat16; out = a @ w.t()",
-                "out_dtype": str(OUT_DTYPE).removeprefix("torch."),
-                "models": list(args.models),
-                "tp_sizes": list(args.tp_sizes),
-                "batch_sizes": list(plan.batch_sizes),
-                "providers": {name: PROVIDER_CFGS[name] for name in plan.providers},
-                "ours": [n for n in plan.providers if PROVIDER_CFGS[n]["backend"] == "qbench"],
-                "float_rtol": FLOAT_RTOL,
-            },
-            "ceilings": {
-                **ceilings.as_dict(),
-                **_flat_matrix_ceilings(matrix),
-                **{key: c.as_dict() for key, c in matrix.items()},
-                **{f"{key}_error": text for key, text in matrix_errors.items()},
-            },
-            "notes": vllm.notes + notes,
-            "results": results,
-            "interrupted": interrupted,
-        }
-        write_results(args.out, report)
-        print(f"results written to {args.out}")
-    if interrupted:
-        raise KeyboardInterrupt
-
     ours = [name for name in plan.providers if PROVIDER_CFGS[name]["backend"] == "qbench"]
-    ours_failed = any(
-        result["providers"][name]["check"] in (MISMATCH, ERROR)
-        for result in results
-        for name in ours
-    )
-    return 1 if ours_failed else 0
+    report = {
+        "suite": NAME,
+        "environment": environment,
+        "settings": {
+            "measure_ms": args.measure_ms,
+            "seed": SEED,
+            "input": "a = randn(M, K), w = randn(N, K), bfloat16; out = a @ w.t()",
+            "out_dtype": str(OUT_DTYPE).removeprefix("torch."),
+            "models": list(args.models),
+            "tp_sizes": list(args.tp_sizes),
+            "batch_sizes": list(plan.batch_sizes),
+            "providers": {name: PROVIDER_CFGS[name] for name in plan.providers},
+            "ours": ours,
+            "float_rtol": FLOAT_RTOL,
+        },
+        "ceilings": {
+            **ceilings.as_dict(),
+            **_flat_matrix_ceilings(matrix),
+            **{key: c.as_dict() for key, c in matrix.items()},
+            **{f"{key}_error": text for key, text in matrix_errors.items()},
+        },
+        "notes": vllm.notes + notes,
+        "results": results,
+        "interrupted": interrupted,
+    }
+    return records.finish(args.out, report, interrupted, ours)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -21,6 +21,7 @@ import qbench_ext
 from qbench_ext import reference
 from qbench_ext._group_quant_args import FP8_DTYPE, SUPPORTED_GROUP_SIZES
 
+from . import records
 from .ceilings import measure_ceilings
 from .cli import gpu_missing, positive_int, results_path
 from .environment import collect_environment
@@ -33,7 +34,7 @@ from .peers import (
     exception_summary,
     locate_vllm,
 )
-from .results import write_results
+from .records import ERROR, EVENTS_MARK, MISMATCH, UNAVAILABLE
 from .table import format_table
 from .timing import time_graph_replay
 
@@ -59,7 +60,7 @@ PROVIDERS = {
 }
 BIT_EXACT_PROVIDERS = ("qbench_cuda", "qbench_triton")
 
-EXACT, CLOSE, MISMATCH, UNAVAILABLE, ERROR = "exact", "close", "MISMATCH", "n/a", "error"
+EXACT, CLOSE = "exact", "close"
 
 
 @dataclass(frozen=True)
@@ -316,18 +317,8 @@ def check_outputs(
 
 
 def _measurement(check: str, *, timing=None, bytes_moved: int = 0, note: str | None = None) -> dict:
-    """One provider's record; every record has the same fields, so CSV columns line up."""
-    notes = [n for n in (note, timing.note if timing else None) if n]
-    return {
-        "check": check,
-        "median_ms": timing.median_ms if timing else None,
-        "p20_ms": timing.p20_ms if timing else None,
-        "p80_ms": timing.p80_ms if timing else None,
-        "gbps": bytes_moved / (timing.median_ms * 1e-3) / 1e9 if timing else None,
-        "timing": timing.method if timing else None,
-        "calls_per_replay": timing.calls_per_sample if timing else None,
-        "note": "; ".join(notes) or None,
-    }
+    gbps = bytes_moved / (timing.median_ms * 1e-3) / 1e9 if timing else None
+    return records.provider_record(check, timing, note, {"gbps": gbps})
 
 
 def _measure_provider(key, prepare, config, x, ref_q, ref_s, args) -> dict:
@@ -360,7 +351,7 @@ def measure_config(config: QuantConfig, providers, args) -> dict:
 # ---------------------------------------------------------------------------------------
 # Reporting
 
-_CLOSE_MARK, _EVENTS_MARK = "*", "e"
+_CLOSE_MARK = "*"
 
 
 def _time_cell(measurement: dict) -> str:
@@ -368,7 +359,7 @@ def _time_cell(measurement: dict) -> str:
     if measurement["median_ms"] is None:
         return {MISMATCH: "mismatch", UNAVAILABLE: "n/a", ERROR: "error"}[check]
     marks = (_CLOSE_MARK if check == CLOSE else "") + (
-        _EVENTS_MARK if measurement["timing"] == "events" else ""
+        EVENTS_MARK if measurement["timing"] == "events" else ""
     )
     return f"{measurement['median_ms'] * 1e3:.2f}{marks}"
 
@@ -412,61 +403,29 @@ UNITS = (
 
 
 def _legend(results: list[dict]) -> list[str]:
-    """What the table's marks mean, for the marks it holds."""
-    measurements = [m for r in results for m in r["providers"].values()]
     lines = []
-    if any(m["check"] == CLOSE for m in measurements):
-        lines.append(
-            f"{_CLOSE_MARK}: output within one rounding step of the reference, not bit-exact"
-        )
-    if any(m["timing"] == "events" for m in measurements):
-        lines.append(f"{_EVENTS_MARK}: CUDA-graph capture failed; timed eager calls with events")
-    if any(m["check"] == MISMATCH for m in measurements):
-        lines.append("mismatch: output differs from the reference by more than rounding; not timed")
-    return lines
+    if any(m["check"] == CLOSE for r in results for m in r["providers"].values()):
+        lines.append(f"{_CLOSE_MARK}: output within one rounding step of the reference, not bit-exact")
+    return lines + records.legend(results, "output differs from the reference by more than rounding")
 
 
-def _distinct_notes(results: list[dict], vllm_line: str) -> list[str]:
-    """Each provider's distinct notes, once, with how many configurations they concern;
-    not the n/a reasons the vLLM line already gives."""
-    counts: dict[tuple[str, str], int] = {}
-    for result in results:
-        for key, measurement in result["providers"].items():
-            note, check = measurement["note"], measurement["check"]
-            if not note or (check == UNAVAILABLE and note in vllm_line):
-                continue
-            if check == CLOSE:  # how many codes differ varies per configuration
-                note = "close to the reference, not bit-exact"
-            counts[(PROVIDERS[key], note)] = counts.get((PROVIDERS[key], note), 0) + 1
-    return [
-        f"{title}: {note} ({n} configuration{'s' if n > 1 else ''})"
-        for (title, note), n in counts.items()
-    ]
+def _note(record: dict) -> str | None:
+    # How many codes differ varies per configuration: one line for all the close ones.
+    return "close to the reference, not bit-exact" if record["check"] == CLOSE else record["note"]
 
 
 def _benchmark(args: argparse.Namespace, configs: list[QuantConfig], source: VllmSource) -> int:
     torch.manual_seed(SEED)
     environment = collect_environment()
     vllm = VllmQuant(source)
-    environment["vllm"] = {
-        "source": source.kind,
-        "location": source.location,
-        "status": vllm.describe(),
-    }
+    environment["vllm"] = records.vllm_status(source, vllm)
     ceilings = measure_ceilings(warmup_iters=args.warmup_iters, bench_iters=args.bench_iters)
-
-    print(
-        f"GPU: {environment['gpu_name']} ({environment['gpu_sm_count']} SMs), driver "
-        f"{environment['driver_version']}, torch {environment['torch']}, "
-        f"triton {environment['triton']}"
-    )
-    print(
+    records.print_header(
+        environment,
         f"copy bandwidth: {ceilings.copy_gbps:.1f} GB/s (1 GiB device-to-device, read + write); "
-        f"empty kernel: {ceilings.empty_kernel_median_us:.2f} us ({ceilings.empty_kernel_timing})"
+        f"empty kernel: {ceilings.empty_kernel_median_us:.2f} us ({ceilings.empty_kernel_timing})",
+        vllm,
     )
-    print(vllm.describe())
-    for note in vllm.notes:
-        print(note)
 
     providers = _providers(vllm)
     results = []
@@ -483,36 +442,27 @@ def _benchmark(args: argparse.Namespace, configs: list[QuantConfig], source: Vll
     print()
     print("\n".join(UNITS))
     print(format_results_table(results, ceilings.copy_gbps))
-    notes = _distinct_notes(results, vllm.describe())
+    notes = records.distinct_notes(
+        results, vllm.describe(), "configuration", title=PROVIDERS.__getitem__, note_of=_note
+    )
     for line in _legend(results) + notes:
         print(line)
 
-    if args.out:
-        report = {
-            "suite": NAME,
-            "environment": environment,
-            "settings": {
-                "warmup_iters": args.warmup_iters,
-                "bench_iters": args.bench_iters,
-                "seed": SEED,
-                "input": f"randn(M, K, bfloat16) * {INPUT_SCALE:g}",
-            },
-            "ceilings": ceilings.as_dict(),
-            "notes": vllm.notes + notes,
-            "results": results,
-            "interrupted": interrupted,
-        }
-        write_results(args.out, report)
-        print(f"results written to {args.out}")
-    if interrupted:
-        raise KeyboardInterrupt
-
-    ours_failed = any(
-        result["providers"][key]["check"] in (MISMATCH, ERROR)
-        for result in results
-        for key in BIT_EXACT_PROVIDERS
-    )
-    return 1 if ours_failed else 0
+    report = {
+        "suite": NAME,
+        "environment": environment,
+        "settings": {
+            "warmup_iters": args.warmup_iters,
+            "bench_iters": args.bench_iters,
+            "seed": SEED,
+            "input": f"randn(M, K, bfloat16) * {INPUT_SCALE:g}",
+        },
+        "ceilings": ceilings.as_dict(),
+        "notes": vllm.notes + notes,
+        "results": results,
+        "interrupted": interrupted,
+    }
+    return records.finish(args.out, report, interrupted, BIT_EXACT_PROVIDERS)
 
 
 def run(args: argparse.Namespace) -> int:
