@@ -821,7 +821,6 @@ def measure_shape_batch(shape: PlannedShape, m: int, b: torch.Tensor, providers,
 # Reporting
 
 
-
 def _cell(measurement: dict) -> str:
     if measurement["tflops"] is None:
         return {MISMATCH: "mismatch", UNAVAILABLE: "n/a", ERROR: "error"}.get(
