@@ -284,7 +284,7 @@ __global__ void __launch_bounds__(kThreads, kCtasPerSm) int8_decode_gemm_kernel(
 
     // The tile's kTokens * kRows / 2 column pairs, one a thread (at most one each with 16 or 32
     // rows). Written as a loop rather than `if (threadIdx.x < pairs)`: the same work, but ptxas
-    // then gives the kernel 122 registers instead of 126 and schedules its main loop better (H200,
+    // then gives the kernel 122 registers instead of 126 and a different, faster schedule (H200,
     // M = 16: 1-3% faster at K = 4096, docs/measurements/h200-2026-12-03-decode-splitk).
     for (int idx = threadIdx.x; idx < kTokens * kRows / 2; idx += kThreads) {
       const int m_local = idx / (kRows / 2);

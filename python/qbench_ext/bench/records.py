@@ -58,7 +58,8 @@ def distinct_notes(
             note = note_of(record)
             if not note or (record["check"] == UNAVAILABLE and note in vllm_line):
                 continue
-            counts[(title(key), note)] = counts.get((title(key), note), 0) + 1
+            name = title(key)
+            counts[(name, note)] = counts.get((name, note), 0) + 1
     return [f"{name}: {note} ({n} {unit}{'s' if n > 1 else ''})" for (name, note), n in counts.items()]
 
 
