@@ -218,6 +218,13 @@ def test_config_table():
     # Large M: 128x128 pingpong (on wide weights in a swizzled tile order).
     for n in (4096, 28672):
         assert "128x128x128_c2x1_pingpong" in names[gemm.int8_scaled_mm_pick_config(16384, n, 4096)]
+    # 256 < M <= 2176: an odd count of 128-row blocks (which the pingpong's clusters of two would
+    # pad) takes the unclustered stream-K tiles, an even count the pingpong tiles.
+    for n in (4096, 6144, 28672):
+        for m in (257, 384, 513, 640, 832, 1025, 2049, 2176):
+            assert names[gemm.int8_scaled_mm_pick_config(m, n, 4096)] == "sm90_128x128x128_c1x1_coop_sk", (m, n)
+        for m in (385, 512, 768, 1024, 2048, 2177, 2305, 4097):
+            assert names[gemm.int8_scaled_mm_pick_config(m, n, 4096)] == "sm90_128x128x128_c2x1_pingpong", (m, n)
 
 
 # --------------------------------------------------------------------------------------------

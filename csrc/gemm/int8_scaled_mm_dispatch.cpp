@@ -48,7 +48,8 @@ constexpr ConfigEntry kConfigs[] = {
 constexpr int kNumConfigs = static_cast<int>(sizeof(kConfigs) / sizeof(kConfigs[0]));
 
 // ------------------------------------------------------------------------------------------
-// The dispatch table: the first rule with M <= max_m (and N >= min_n) wins.
+// The dispatch table: the first rule with M <= max_m (and N >= min_n, and M's count of
+// 128-row blocks as the rule asks) wins.
 //
 // Chosen from scripts/gpu_check_gemm.py on an H200 (every config timed on the Llama-3.1-8B
 // TP1 shapes, N = 4096, 6144, 28672 at K = 4096 and N = 4096 at K = 14336; 2026-11-22, and
@@ -76,8 +77,21 @@ constexpr int kNumConfigs = static_cast<int>(sizeof(kConfigs) / sizeof(kConfigs[
 //    swizzle 8 along N (the earlier pick here) 3294-3308, vLLM 3035-3053; M = 8192: 1421-1440,
 //    1428-1449, 1600-1633, vLLM 1420-1434. At N <= 6144 and at K = 14336 (M = 16384) every
 //    128x128 order was within 1.5% of the others and of vLLM.
+//  - But the pingpong tiles come in clusters of two along M, so an odd count of 128-row
+//    blocks gets a padding block row whose CTAs run the whole main loop on rows past M; up to
+//    17 blocks (M <= 2176) that row is a large part of the work, and the 128x128 stream-K
+//    tiles (no cluster, no padding) are faster: 1.22x in geometric mean over the odd counts
+//    of 34 values of M from 257 to 12288 timed on 2026-12-04
+//    (docs/measurements/h200-2026-12-04-odd-m/), e.g. M = 832: N = 28672 154 us against 220,
+//    N = 4096 K = 14336 78 against 108; at even counts the pingpong tiles mostly win, by up
+//    to 22%. A swizzle of 4 pads the blocks to a multiple of 8 the same way (M = 4097,
+//    N = 28672: 955 us against 722 in the default order, vLLM 730), so it applies only where
+//    M needs no padding (a multiple of 1024).
 // Forcing a configuration (int8_scaled_mm_config) uses CUTLASS's default tile order.
 enum class Raster : int { kHeuristic = 0, kAlongM = 1, kAlongN = 2 };  // CUTLASS's RasterOrderOptions
+
+// Which counts of 128-row blocks of M a rule applies to (see the padding note above).
+enum class Blocks { kAny, kOdd, kMultipleOf8 };
 
 struct Rule {
   int64_t max_m;
@@ -85,6 +99,7 @@ struct Rule {
   int config;
   int max_swizzle = 1;
   Raster raster = Raster::kHeuristic;
+  Blocks blocks = Blocks::kAny;
 };
 
 struct Pick {
@@ -105,8 +120,9 @@ constexpr Rule kRules[] = {
     {128, 0, 9},                            // sm90_64x64x256_c1x1_ws
     {256, 4097, 2},                         // sm90_128x128x128_c2x1_pingpong
     {256, 0, 7},                            // sm90_swap_128x64x128_c1x1_coop_sk
+    {2176, 0, 4, 1, Raster::kHeuristic, Blocks::kOdd},  // sm90_128x128x128_c1x1_coop_sk
     {4096, 0, 2},                           // sm90_128x128x128_c2x1_pingpong
-    {kAnyM, 16384, 2, 4, Raster::kAlongM},  // sm90_128x128x128_c2x1_pingpong
+    {kAnyM, 16384, 2, 4, Raster::kAlongM, Blocks::kMultipleOf8},  // sm90_128x128x128_c2x1_pingpong
     {kAnyM, 0, 2},                          // sm90_128x128x128_c2x1_pingpong
 };
 
@@ -118,9 +134,22 @@ constexpr Rule kRules[] = {
 // 2026-12-03, two runs each, alternated (docs/measurements/h200-2026-12-03-cutlass-pdl-by-m/).
 constexpr int64_t kMaxPdlM = 1024;
 
+bool blocks_match(Blocks blocks, int64_t m) {
+  const int64_t count = (m + 127) / 128;
+  switch (blocks) {
+    case Blocks::kOdd:
+      return count % 2 == 1;
+    case Blocks::kMultipleOf8:
+      return count % 8 == 0;
+    case Blocks::kAny:
+      break;
+  }
+  return true;
+}
+
 Pick pick(int64_t m, int64_t n, int64_t /*k*/) {
   for (const Rule& r : kRules) {
-    if (m <= r.max_m && n >= r.min_n) return {r.config, r.max_swizzle, r.raster};
+    if (m <= r.max_m && n >= r.min_n && blocks_match(r.blocks, m)) return {r.config, r.max_swizzle, r.raster};
   }
   return {2, 1, Raster::kHeuristic};
 }
