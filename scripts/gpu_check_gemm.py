@@ -16,7 +16,7 @@
    smallest total slowdown over the four (N, K): candidates for the dispatch table in
    csrc/gemm/int8_scaled_mm_dispatch.cpp.
 
-    python scripts/gpu_check_gemm.py [--json results.json] [--quick] [--bias]
+    python scripts/gpu_check_gemm.py [--json results.json] [--quick] [--bias] [--ms M ...] [--nk NxK ...]
     QBENCH_VLLM_LIB=/path/to/vllm/_C.abi3.so python scripts/gpu_check_gemm.py
 
 Exit status 1 if a correctness check fails.
@@ -223,6 +223,8 @@ def main() -> int:
     ap.add_argument("--bias", action="store_true", help="time with a bias")
     ap.add_argument("--no-correctness", action="store_true")
     ap.add_argument("--ms", type=int, nargs="+", help="the M values to time (default: 1 .. 16384)")
+    ap.add_argument("--nk", nargs="+", metavar="NxK",
+                    help="the weight shapes to time, e.g. 8192x8192 (default: Llama-3.1-8B TP1's four)")
     args = ap.parse_args()
     if not torch.cuda.is_available():
         print("needs a CUDA GPU")
@@ -236,7 +238,8 @@ def main() -> int:
     vllm_op = load_vllm()
     ms = args.ms or ([1, 16, 128, 1024, 8192] if args.quick else MS)
     t0 = time.time()
-    results = bench(configs, ms, LLAMA_NK, args.bias, vllm_op)
+    nks = [tuple(int(v) for v in shape.split("x")) for shape in args.nk] if args.nk else LLAMA_NK
+    results = bench(configs, ms, nks, args.bias, vllm_op)
     summarize(configs, results)
     print(f"timing took {time.time() - t0:.0f} s")
     if args.json:
