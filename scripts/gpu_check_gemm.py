@@ -42,9 +42,13 @@ MS = [1, 16, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384]
 L2_BYTES = 50 * 2**20
 
 
-def make(m, n, k, *, per_token=True, per_channel=True, bias=False, out_dtype=torch.bfloat16, copies=1, seed=0):
+def make(m, n, k, *, per_token=True, per_channel=True, bias=False, out_dtype=torch.bfloat16, copies=1, seed=0,
+         compact_a=False):
+    """Random operands. a lies in memory of a multiple of 256 rows, as scaled_int8_quant's
+    output does (which lets the kernels load whole tiles), unless compact_a."""
     g = torch.Generator(device="cuda").manual_seed(seed)
-    a = torch.randint(-128, 128, (m, k), dtype=torch.int8, device="cuda", generator=g)
+    rows = m if compact_a else -(-m // 256) * 256
+    a = torch.randint(-128, 128, (rows, k), dtype=torch.int8, device="cuda", generator=g)[:m]
     ws = [torch.randint(-128, 128, (n, k), dtype=torch.int8, device="cuda", generator=g) for _ in range(copies)]
     sa = (torch.rand((m, 1) if per_token else (1, 1), device="cuda", generator=g) + 0.5) * 1e-3
     sb = (torch.rand((n,) if per_channel else (1,), device="cuda", generator=g) + 0.5) * 1e-3
@@ -134,7 +138,7 @@ def load_vllm():
         return None
 
 
-def bench(configs, ms, nks, with_bias, vllm_op):
+def bench(configs, ms, nks, with_bias, vllm_op, compact_a):
     results = []
     print("\n== timing: us per call (TOPS), CUDA-graph replay; bf16 out, per-token x per-channel scales"
           f"{', bias' if with_bias else ''} ==")
@@ -144,7 +148,7 @@ def bench(configs, ms, nks, with_bias, vllm_op):
         for m in ms:
             per_copy = m * k + n * k
             copies = max(1, min(8, math.ceil(2 * L2_BYTES / per_copy)))
-            a, bs, sa, sb, bias = make(m, n, k, bias=with_bias, copies=copies)
+            a, bs, sa, sb, bias = make(m, n, k, bias=with_bias, copies=copies, compact_a=compact_a)
             out = torch.empty(m, n, dtype=torch.bfloat16, device="cuda")
             flops = 2.0 * m * n * k
             row = {"m": m, "n": n, "k": k, "pick": gemm.int8_scaled_mm_pick_config(m, n, k), "configs": {}}
@@ -222,6 +226,9 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="fewer M values, for a smoke run")
     ap.add_argument("--bias", action="store_true", help="time with a bias")
     ap.add_argument("--no-correctness", action="store_true")
+    ap.add_argument("--compact-a", action="store_true",
+                    help="time with a in memory of exactly M rows (a user's tensor) rather than one of a "
+                         "multiple of 256 rows (scaled_int8_quant's output)")
     ap.add_argument("--ms", type=int, nargs="+", help="the M values to time (default: 1 .. 16384)")
     ap.add_argument("--nk", nargs="+", metavar="NxK",
                     help="the weight shapes to time, e.g. 8192x8192 (default: Llama-3.1-8B TP1's four)")
@@ -239,7 +246,7 @@ def main() -> int:
     ms = args.ms or ([1, 16, 128, 1024, 8192] if args.quick else MS)
     t0 = time.time()
     nks = [tuple(int(v) for v in shape.split("x")) for shape in args.nk] if args.nk else LLAMA_NK
-    results = bench(configs, ms, nks, args.bias, vllm_op)
+    results = bench(configs, ms, nks, args.bias, vllm_op, args.compact_a)
     summarize(configs, results)
     print(f"timing took {time.time() - t0:.0f} s")
     if args.json:

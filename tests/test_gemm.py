@@ -267,6 +267,31 @@ def test_gpu_every_config_matches(m, n, k):
         assert torch.equal(o, outs[0]), f"config {c} differs from config 0"
 
 
+@gpu
+@needs_sm90
+@pytest.mark.parametrize("m", (7, 100, 257, 300))
+def test_gpu_activation_rows_past_m(m):
+    """An activation inside a larger buffer (rows past M of random values, row stride past K):
+    the CUTLASS configurations then load whole tiles from it (widen_activation_box in
+    csrc/gemm/int8_scaled_mm_sm90.cuh). Every configuration stays exact and equal to its result
+    on a compact copy, and writes no row of the poisoned output buffer past M."""
+    n, k = 1040, 1008
+    variant = (True, True, True, torch.bfloat16)
+    a, b, sa, sb, bias = make_inputs(m, n, k, per_token=True, per_channel=True, with_bias=True,
+                                     out_dtype=torch.bfloat16, device="cuda", seed=m)
+    exact = reference_gemm.int8_scaled_mm_exact(a, b, sa, sb, bias)
+    rows = -(-m // 256) * 256
+    a_buffer = torch.randint(-128, 128, (rows, k + 16), dtype=torch.int8, device="cuda")
+    a_buffer[:m, :k] = a
+    compact = run_and_check(m, n, k, variant, configs=range(len(gemm.int8_scaled_mm_configs())), seed=m)
+    for config, expected in enumerate(compact):
+        buffer = torch.full((rows, n), float("nan"), dtype=torch.bfloat16, device="cuda")
+        out = gemm._int8_scaled_mm_config(a_buffer[:m, :k], b, sa, sb, config, torch.bfloat16, bias, out=buffer[:m])
+        assert_matches_reference(out, exact, bias)
+        assert torch.equal(out, expected), f"config {config}: differs from its result on a compact a"
+        assert torch.isnan(buffer[m:]).all(), f"config {config} wrote rows past M"
+
+
 # The hand-written decode configuration (csrc/gemm/int8_scaled_mm_decode.cu), forced on the
 # edges of its tiling: 16 weight rows x 16 tokens a CTA, K in 16-byte pieces, 64-byte chunks,
 # 2048-byte stages split over 8 warps (and 32-row CTAs, 1024-byte stages, where the launcher

@@ -149,6 +149,15 @@ def test_shapes_and_empty():
     assert q.shape == (7,) and s.shape == (1, 1)
 
 
+@pytest.mark.parametrize("m", (1, 255, 256, 257))
+def test_q_memory_runs_to_a_multiple_of_256_rows(m):
+    """int8_scaled_mm loads whole tiles where the activation's memory holds them, so q's does
+    (the rows past M are never written)."""
+    q, _, _ = ref(torch.randn(m, 48))
+    assert q.shape == (m, 48) and q.is_contiguous() and q.storage_offset() == 0
+    assert q.untyped_storage().nbytes() == -(-m // 256) * 256 * 48
+
+
 def test_strided_rows_match_contiguous():
     base = torch.randn(5, 48)
     x = base[:, 4:36]

@@ -26,6 +26,9 @@ struct Problem {
   int m = 0, n = 0, k = 0;  // all > 0 when a launcher is called
   const int8_t* a = nullptr;  // (M, K): element (m, k) at a[m * lda + k]
   int64_t lda = 0;
+  // Rows of a's memory that may be read (>= m): a view of a larger buffer, as scaled_int8_quant
+  // returns, holds rows past M; what the kernels compute from them is never stored.
+  int64_t a_rows_readable = 0;
   const int8_t* b = nullptr;  // (K, N) column-major: element (k, n) at b[n * ldb + k]
   int64_t ldb = 0;
   void* out = nullptr;  // (M, N) row-major: element (m, n) at out[m * ldo + n]

@@ -12,6 +12,7 @@
 #include <c10/cuda/CUDAGuard.h>
 #include <torch/library.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <string>
@@ -86,7 +87,10 @@ constexpr int kNumConfigs = static_cast<int>(sizeof(kConfigs) / sizeof(kConfigs[
 //    N = 4096 K = 14336 78 against 108; at even counts the pingpong tiles mostly win, by up
 //    to 22%. A swizzle of 4 pads the blocks to a multiple of 8 the same way (M = 4097,
 //    N = 28672: 955 us against 722 in the default order, vLLM 730), so it applies only where
-//    M needs no padding (a multiple of 1024).
+//    M needs no padding (a multiple of 1024). Those timings had compact activations; with the
+//    whole last tiles that scaled_int8_quant's output allows (widen_activation_box in
+//    int8_scaled_mm_sm90.cuh), the stream-K tiles stayed the best at odd counts, or within
+//    2%, at 17 of 21 points from M = 257 to 2049 (docs/measurements/h200-2026-12-04-partial-tiles/).
 // Forcing a configuration (int8_scaled_mm_config) uses CUTLASS's default tile order.
 enum class Raster : int { kHeuristic = 0, kAlongM = 1, kAlongN = 2 };  // CUTLASS's RasterOrderOptions
 
@@ -262,6 +266,9 @@ void run(at::Tensor& out, const at::Tensor& a, const at::Tensor& b, const at::Te
   p.k = static_cast<int>(K);
   p.a = static_cast<const int8_t*>(a.data_ptr());
   p.lda = M == 1 ? K : a.stride(0);
+  p.a_rows_readable = M;
+  const int64_t a_bytes_from_start = static_cast<int64_t>(a.storage().nbytes()) - a.storage_offset();
+  if (M > 1 && a_bytes_from_start >= K) p.a_rows_readable = std::max(M, (a_bytes_from_start - K) / p.lda + 1);
   p.b = static_cast<const int8_t*>(b.data_ptr());
   p.ldb = b.stride(1);
   p.out = out.data_ptr();

@@ -24,6 +24,7 @@
 // configuration gives bit-identical results.
 #include <cuda_runtime_api.h>
 
+#include <limits>
 #include <string>
 #include <type_traits>
 
@@ -199,6 +200,29 @@ struct Sm90Int8Gemm {
     return args;
   }
 
+  // A TMA box that reaches past the activation's last row (its rows past M zero-filled) is slow
+  // to arrive: with M = 257, N = K = 8192, the 128x128 stream-K tiles took 70 us against 45 at
+  // M = 384 with the same tiles (whose extra rows were in bounds, zero or random alike), and
+  // ncu showed the same instructions and DRAM traffic, the consumers waiting on the TMA
+  // barriers (H200, 2026-12-04). Where the activation's memory holds the rows up to the tile
+  // boundary, the load descriptor is built for them instead: the last tile's box lies in bounds,
+  // the rows past M give accumulators that the epilogue (whose store and per-row scale still
+  // stop at M) never writes.
+  static void widen_activation_box(typename GemmKernel::Params& params, const typename Gemm::Arguments& args,
+                                   const Problem& p, void* workspace) {
+    constexpr int64_t kTileRows = cute::size<kSwapAB ? 1 : 0>(TileShape{});  // the tile's extent along M
+    const int64_t rows = (int64_t(p.m) + kTileRows - 1) / kTileRows * kTileRows;
+    if (rows == p.m || rows > p.a_rows_readable || rows > std::numeric_limits<int>::max()) return;
+    auto shape = args.problem_shape;
+    cute::get<kSwapAB ? 1 : 0>(shape) = static_cast<int>(rows);
+    const auto wide = CollectiveMainloop::to_underlying_arguments(shape, args.mainloop, workspace);
+    if constexpr (kSwapAB) {
+      params.mainloop.tma_load_b = wide.tma_load_b;
+    } else {
+      params.mainloop.tma_load_a = wide.tma_load_a;
+    }
+  }
+
   static std::string run(const Problem& p) {
     typename Gemm::Arguments args = make_arguments(p);
     Gemm gemm;
@@ -218,7 +242,9 @@ struct Sm90Int8Gemm {
       return std::string("CUTLASS initialize failed: ") + cutlassGetStatusString(status) + " (" +
              cudaGetErrorString(cudaGetLastError()) + ")";
     }
-    status = gemm.run(p.stream, /*cuda_adapter=*/nullptr, kLaunchWithPdl && p.launch_with_pdl);
+    typename GemmKernel::Params params = gemm.params();
+    widen_activation_box(params, args, p, workspace);
+    status = Gemm::run(params, p.stream, /*cuda_adapter=*/nullptr, kLaunchWithPdl && p.launch_with_pdl);
     if (status != cutlass::Status::kSuccess) {
       return std::string("CUTLASS kernel launch failed: ") + cutlassGetStatusString(status) + " (" +
              cudaGetErrorString(cudaGetLastError()) + ")";
