@@ -220,6 +220,21 @@ def summarize(configs, results):
               f"   (table picks {pick} x{score.get(pick, float('nan')):.3f})")
 
 
+def print_device():
+    """Prints the GPU and torch version; returns the device's properties, or None without a GPU."""
+    if not torch.cuda.is_available():
+        print("needs a CUDA GPU")
+        return None
+    prop = torch.cuda.get_device_properties(0)
+    print(f"device: {prop.name}, sm_{prop.major}{prop.minor}, {prop.multi_processor_count} SMs; torch {torch.__version__}")
+    return prop
+
+
+def parse_nks(shapes):
+    """["6144x4096", ...] -> [(6144, 4096), ...]"""
+    return [tuple(int(v) for v in shape.split("x")) for shape in shapes]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--json", help="write all results to this file")
@@ -233,11 +248,9 @@ def main() -> int:
     ap.add_argument("--nk", nargs="+", metavar="NxK",
                     help="the weight shapes to time, e.g. 8192x8192 (default: Llama-3.1-8B TP1's four)")
     args = ap.parse_args()
-    if not torch.cuda.is_available():
-        print("needs a CUDA GPU")
+    prop = print_device()
+    if prop is None:
         return 2
-    prop = torch.cuda.get_device_properties(0)
-    print(f"device: {prop.name}, sm_{prop.major}{prop.minor}, {prop.multi_processor_count} SMs; torch {torch.__version__}")
     configs = gemm.int8_scaled_mm_configs()
     t0 = time.time()
     ok = True if args.no_correctness else check_correctness(configs)
@@ -245,7 +258,7 @@ def main() -> int:
     vllm_op = load_vllm()
     ms = args.ms or ([1, 16, 128, 1024, 8192] if args.quick else MS)
     t0 = time.time()
-    nks = [tuple(int(v) for v in shape.split("x")) for shape in args.nk] if args.nk else LLAMA_NK
+    nks = parse_nks(args.nk) if args.nk else LLAMA_NK
     results = bench(configs, ms, nks, args.bias, vllm_op, args.compact_a)
     summarize(configs, results)
     print(f"timing took {time.time() - t0:.0f} s")

@@ -227,6 +227,32 @@ def test_config_table():
             assert names[gemm.int8_scaled_mm_pick_config(m, n, 4096)] == "sm90_128x128x128_c2x1_pingpong", (m, n)
 
 
+def test_compact_activation_copy_rule():
+    """The dispatcher copies a compact activation into memory of whole tiles where less than
+    half of its last tile's activation box lies inside (a tenth for the swapped tiles) and
+    M K <= 2^24; never where its memory already holds the whole tile, nor for decode."""
+    copies = gemm.int8_scaled_mm_copies_activation
+    names = gemm.int8_scaled_mm_configs()
+    assert names[gemm.int8_scaled_mm_pick_config(257, 28672, 4096)] == "sm90_128x128x128_c1x1_coop_sk"
+    assert copies(257, 28672, 4096, 257)  # 1 of 128 rows inside
+    assert copies(257, 28672, 4096, 383)
+    assert not copies(257, 28672, 4096, 384)  # the memory holds the whole tile
+    assert copies(300, 4096, 4096, 300)  # 44 of 128
+    assert not copies(320, 4096, 4096, 320)  # half
+    assert not copies(384, 4096, 4096, 384)  # no partial tile
+    assert copies(2049, 4096, 8176, 2049) and not copies(2049, 4096, 8192, 2049)  # M K <= 2^24
+    assert not copies(4097, 4096, 4096, 4097)
+    assert "64x32x256" in names[gemm.int8_scaled_mm_pick_config(17, 4096, 4096)]
+    assert copies(17, 4096, 4096, 17) and copies(31, 4096, 4096, 31) and not copies(32, 4096, 4096, 32)
+    assert "swap_128x64x128" in names[gemm.int8_scaled_mm_pick_config(129, 4096, 4096)]
+    assert copies(129, 4096, 4096, 129)  # 1 of 64
+    assert copies(198, 4096, 4096, 198) and not copies(199, 4096, 4096, 199)  # 6 of 64 < a tenth < 7
+    for m in (1, 7, 16):  # the decode kernel reads a without TMA
+        assert not copies(m, 4096, 4096, m)
+    with pytest.raises(ValueError, match="rows_readable >= M"):
+        copies(257, 4096, 4096, 100)
+
+
 # --------------------------------------------------------------------------------------------
 # GPU
 
@@ -290,6 +316,34 @@ def test_gpu_activation_rows_past_m(m):
         assert_matches_reference(out, exact, bias)
         assert torch.equal(out, expected), f"config {config}: differs from its result on a compact a"
         assert torch.isnan(buffer[m:]).all(), f"config {config} wrote rows past M"
+
+
+@gpu
+@needs_sm90
+@pytest.mark.parametrize("m", [17, 129, 257, 300])
+def test_gpu_compact_activation_copied(m):
+    """A compact activation that the dispatcher copies into whole-tile memory first: the result
+    is exact and bit-identical to the same configuration forced on the compact a (which runs on
+    it as given) and to the dispatcher on a view of whole-tile memory; a is left as it was."""
+    n, k = 1040, 1008
+    assert gemm.int8_scaled_mm_copies_activation(m, n, k, m)
+    pick = gemm.int8_scaled_mm_pick_config(m, n, k)
+    a, b, sa, sb, bias = make_inputs(m, n, k, per_token=True, per_channel=True, with_bias=True,
+                                     out_dtype=torch.float16, device="cuda", seed=m)
+    a_before = a.clone()
+    exact = reference_gemm.int8_scaled_mm_exact(a, b, sa, sb, bias)
+    whole = torch.randint(-128, 128, (-(-m // 256) * 256, k), dtype=torch.int8, device="cuda")[:m]
+    whole.copy_(a)
+    outs = []
+    for run in (lambda out: gemm.int8_scaled_mm(a, b, sa, sb, torch.float16, bias, out=out),
+                lambda out: gemm._int8_scaled_mm_config(a, b, sa, sb, pick, torch.float16, bias, out=out),
+                lambda out: gemm.int8_scaled_mm(whole, b, sa, sb, torch.float16, bias, out=out)):
+        out = torch.full((m, n), float("nan"), dtype=torch.float16, device="cuda")
+        run(out)
+        assert_matches_reference(out, exact, bias)
+        outs.append(out)
+    assert torch.equal(outs[0], outs[1]) and torch.equal(outs[0], outs[2])
+    assert torch.equal(a, a_before)
 
 
 # The hand-written decode configuration (csrc/gemm/int8_scaled_mm_decode.cu), forced on the
@@ -451,7 +505,7 @@ def test_gpu_strided_rows_and_misalignment():
 
 @gpu
 @needs_sm90
-@pytest.mark.parametrize("m", [1, 48, 512])
+@pytest.mark.parametrize("m", [1, 48, 257, 512])  # 257: the op copies a (test_compact_activation_copy_rule)
 def test_gpu_cuda_graph(m):
     a, b, sa, sb, bias = make_inputs(m, 4096, 4096, per_token=True, per_channel=True, with_bias=True,
                                      out_dtype=torch.bfloat16, device="cuda")

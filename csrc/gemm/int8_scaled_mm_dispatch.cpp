@@ -30,21 +30,25 @@ namespace {
 struct ConfigEntry {
   const char* name;
   Launcher launch;
+  // The tile's extent along M, the rows of its TMA box of the activation (0: no TMA), and
+  // whether the activation is the second operand (swap A/B): for copy_to_whole_tiles.
+  int activation_rows;
+  bool swap_ab = false;
 };
 
 constexpr ConfigEntry kConfigs[] = {
-    /* 0 */ {"sm90_128x256x128_c2x1_coop", &sm90_128x256x128_c2x1_coop},
-    /* 1 */ {"sm90_256x128x128_c2x1_coop", &sm90_256x128x128_c2x1_coop},
-    /* 2 */ {"sm90_128x128x128_c2x1_pingpong", &sm90_128x128x128_c2x1_pingpong},
-    /* 3 */ {"sm90_64x128x128_c2x1_pingpong", &sm90_64x128x128_c2x1_pingpong},
-    /* 4 */ {"sm90_128x128x128_c1x1_coop_sk", &sm90_128x128x128_c1x1_coop_sk},
-    /* 5 */ {"sm90_swap_128x16x128_c1x1_coop_sk", &sm90_swap_128x16x128_c1x1_coop_sk},
-    /* 6 */ {"sm90_swap_128x32x128_c1x1_coop_sk", &sm90_swap_128x32x128_c1x1_coop_sk},
-    /* 7 */ {"sm90_swap_128x64x128_c1x1_coop_sk", &sm90_swap_128x64x128_c1x1_coop_sk},
-    /* 8 */ {"sm90_decode_mma_16x16_ksplit8", &sm90_decode_mma_16x16_ksplit8},
-    /* 9 */ {"sm90_64x64x256_c1x1_ws", &sm90_64x64x256_c1x1_ws},
-    /* 10 */ {"sm90_64x32x256_c1x1_ws", &sm90_64x32x256_c1x1_ws},
-    /* 11 */ {"sm90_64x48x256_c1x1_ws", &sm90_64x48x256_c1x1_ws},
+    /* 0 */ {"sm90_128x256x128_c2x1_coop", &sm90_128x256x128_c2x1_coop, 128},
+    /* 1 */ {"sm90_256x128x128_c2x1_coop", &sm90_256x128x128_c2x1_coop, 256},
+    /* 2 */ {"sm90_128x128x128_c2x1_pingpong", &sm90_128x128x128_c2x1_pingpong, 128},
+    /* 3 */ {"sm90_64x128x128_c2x1_pingpong", &sm90_64x128x128_c2x1_pingpong, 64},
+    /* 4 */ {"sm90_128x128x128_c1x1_coop_sk", &sm90_128x128x128_c1x1_coop_sk, 128},
+    /* 5 */ {"sm90_swap_128x16x128_c1x1_coop_sk", &sm90_swap_128x16x128_c1x1_coop_sk, 16, true},
+    /* 6 */ {"sm90_swap_128x32x128_c1x1_coop_sk", &sm90_swap_128x32x128_c1x1_coop_sk, 32, true},
+    /* 7 */ {"sm90_swap_128x64x128_c1x1_coop_sk", &sm90_swap_128x64x128_c1x1_coop_sk, 64, true},
+    /* 8 */ {"sm90_decode_mma_16x16_ksplit8", &sm90_decode_mma_16x16_ksplit8, 0},
+    /* 9 */ {"sm90_64x64x256_c1x1_ws", &sm90_64x64x256_c1x1_ws, 64},
+    /* 10 */ {"sm90_64x32x256_c1x1_ws", &sm90_64x32x256_c1x1_ws, 64},
+    /* 11 */ {"sm90_64x48x256_c1x1_ws", &sm90_64x48x256_c1x1_ws, 64},
 };
 constexpr int kNumConfigs = static_cast<int>(sizeof(kConfigs) / sizeof(kConfigs[0]));
 
@@ -160,6 +164,33 @@ Pick pick(int64_t m, int64_t n, int64_t /*k*/) {
 
 // ------------------------------------------------------------------------------------------
 
+// A compact activation (its memory ends at row M) makes the TMA loads of its last tile reach
+// past the tensor, and those arrive late: the more of the box lies outside, the later. Copying
+// it into memory of whole tiles first costs a kernel (about 1.5 us in a graph) and 2 M K bytes.
+// Timed on an H200 (scripts/compact_activation_probe.py, Llama-3.1-8B's four shapes, 14 values
+// of M from 17 to 4097; docs/measurements/h200-2026-12-04-compact-copy/), the copy was faster
+// at every point where less than half of the last box lay inside and M K <= 2^24 (e.g. M = 257,
+// N = 28672: 76.1 us against 117.8; M = 65, K = 14336: 21.3 against 36.9), but for the swapped
+// tiles at M = 200 (8 of 64 rows inside: 2-6% slower; at M = 129, 1 of 64: 24-45% faster).
+// Where half or more lay inside it went either way (0.83-1.26x), and at M = 4097 it lost 2-9%.
+constexpr int64_t kMaxCopiedActivation = int64_t(1) << 24;  // M K, bytes
+constexpr int64_t kWholeTileRows = 256;  // a multiple of every activation_rows, as scaled_int8_quant allocates
+
+bool copy_to_whole_tiles(const ConfigEntry& c, int64_t m, int64_t k, int64_t rows_readable) {
+  if (c.activation_rows == 0 || m * k > kMaxCopiedActivation) return false;
+  const int64_t inside = m % c.activation_rows;  // rows of the last box inside the activation
+  if (inside == 0 || rows_readable >= m - inside + c.activation_rows) return false;
+  return inside * (c.swap_ab ? 10 : 2) < c.activation_rows;
+}
+
+// Rows of a's memory from its first row on that the kernels may read (>= M).
+int64_t readable_rows(const at::Tensor& a) {
+  const int64_t M = a.size(0), K = a.size(1);
+  if (M == 1) return 1;
+  const int64_t bytes_from_start = static_cast<int64_t>(a.storage().nbytes()) - a.storage_offset();
+  return bytes_from_start >= K ? std::max(M, (bytes_from_start - K) / a.stride(0) + 1) : M;
+}
+
 bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
 void check_args(const at::Tensor& out, const at::Tensor& a, const at::Tensor& b, const at::Tensor& scale_a,
@@ -254,21 +285,31 @@ void run(at::Tensor& out, const at::Tensor& a, const at::Tensor& b, const at::Te
               prop->major, prop->minor);
   TORCH_CHECK(built_for_sm90a(), "int8_scaled_mm: qbench_ext was built without sm_90a (QBENCH_CUDA_ARCHS=",
               QBENCH_CUDA_ARCHS, ")");
+  const bool from_table = config < 0;
   Pick chosen{static_cast<int>(config), 1, Raster::kHeuristic};
-  if (config < 0) chosen = pick(M, N, K);
+  if (from_table) chosen = pick(M, N, K);
   config = chosen.config;
   TORCH_CHECK_VALUE(config < kNumConfigs, "int8_scaled_mm: config must be in [0, ", kNumConfigs, "), got ", config);
+
+  // A forced configuration runs on a as given, so that tuning times the kernel alone.
+  int64_t rows_readable = readable_rows(a);
+  // The caching allocator reuses `whole` after the op only in stream order, after the GEMM.
+  at::Tensor whole;
+  if (from_table && copy_to_whole_tiles(kConfigs[config], M, K, rows_readable)) {
+    rows_readable = (M + kWholeTileRows - 1) / kWholeTileRows * kWholeTileRows;
+    whole = at::empty({rows_readable, K}, a.options()).narrow(0, 0, M);
+    whole.copy_(a);
+  }
+  const at::Tensor& act = whole.defined() ? whole : a;
 
   WorkspaceCtx ws{a.device(), {}};
   Problem p;
   p.m = static_cast<int>(M);
   p.n = static_cast<int>(N);
   p.k = static_cast<int>(K);
-  p.a = static_cast<const int8_t*>(a.data_ptr());
-  p.lda = M == 1 ? K : a.stride(0);
-  p.a_rows_readable = M;
-  const int64_t a_bytes_from_start = static_cast<int64_t>(a.storage().nbytes()) - a.storage_offset();
-  if (M > 1 && a_bytes_from_start >= K) p.a_rows_readable = std::max(M, (a_bytes_from_start - K) / p.lda + 1);
+  p.a = static_cast<const int8_t*>(act.data_ptr());
+  p.lda = M == 1 ? K : act.stride(0);
+  p.a_rows_readable = rows_readable;
   p.b = static_cast<const int8_t*>(b.data_ptr());
   p.ldb = b.stride(1);
   p.out = out.data_ptr();
@@ -319,6 +360,12 @@ std::vector<std::string> int8_scaled_mm_configs() {
 
 int64_t int8_scaled_mm_pick_config(int64_t m, int64_t n, int64_t k) { return pick(m, n, k).config; }
 
+bool int8_scaled_mm_copies_activation(int64_t m, int64_t n, int64_t k, int64_t rows_readable) {
+  TORCH_CHECK_VALUE(m > 0 && n > 0 && k > 0 && rows_readable >= m,
+                    "int8_scaled_mm_copies_activation: needs M, N, K > 0 and rows_readable >= M");
+  return copy_to_whole_tiles(kConfigs[pick(m, n, k).config], m, k, rows_readable);
+}
+
 }  // namespace
 }  // namespace qbench::int8_mm
 
@@ -329,6 +376,8 @@ TORCH_LIBRARY_FRAGMENT(qbench_ext, m) {
       "Tensor? bias, int config) -> ()");
   m.def("int8_scaled_mm_configs() -> str[]", &qbench::int8_mm::int8_scaled_mm_configs);
   m.def("int8_scaled_mm_pick_config(int m, int n, int k) -> int", &qbench::int8_mm::int8_scaled_mm_pick_config);
+  m.def("int8_scaled_mm_copies_activation(int m, int n, int k, int rows_readable) -> bool",
+        &qbench::int8_mm::int8_scaled_mm_copies_activation);
 }
 
 TORCH_LIBRARY_IMPL(qbench_ext, CUDA, m) {

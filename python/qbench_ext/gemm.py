@@ -154,7 +154,9 @@ def int8_scaled_mm(
     tile of rows (at most 256; scaled_int8_quant's output runs on to a multiple of 256 rows),
     the kernels read those rows rather than load a partly out-of-bounds last tile, which is
     slower (H200, M = 257, N = K = 8192: 44.9 us against 70.4).
-    The result does not depend on them.
+    The result does not depend on them. A compact a whose last tile is less than half inside
+    it is copied into such memory first where M K <= 2^24 (int8_scaled_mm_copies_activation),
+    which costs less than the partial tile there.
     """
     a2, b, scale_a, scale_b, bias, out, out2 = _prepare(a, b, scale_a, scale_b, out_dtype, bias, out)
     if out2.numel() > 0:
@@ -179,3 +181,9 @@ def int8_scaled_mm_configs() -> list[str]:
 def int8_scaled_mm_pick_config(m: int, n: int, k: int) -> int:
     """The config id the dispatch table picks for an (M, N, K) problem."""
     return int(ops.int8_scaled_mm_pick_config(m, n, k))
+
+
+def int8_scaled_mm_copies_activation(m: int, n: int, k: int, rows_readable: int) -> bool:
+    """Whether int8_scaled_mm copies an (M, K) activation whose memory holds rows_readable
+    rows (M for a compact one) into memory of whole tiles before its GEMM."""
+    return bool(ops.int8_scaled_mm_copies_activation(m, n, k, rows_readable))
