@@ -215,6 +215,17 @@ def test_config_table():
     assert "64x48x256" in names[gemm.int8_scaled_mm_pick_config(64, 6144, 4096)]
     assert "64x64x256" in names[gemm.int8_scaled_mm_pick_config(64, 8192, 4096)]
     assert "swap_128x64x128" in names[gemm.int8_scaled_mm_pick_config(64, 28672, 4096)]
+    # Up to 32 tokens on wide weights, the swapped 128x32 tiles; on the widest, 128x16 (and
+    # 128x32 up to 64 tokens).
+    assert "swap_128x32x128" in names[gemm.int8_scaled_mm_pick_config(17, 14336, 4096)]
+    assert "swap_128x32x128" in names[gemm.int8_scaled_mm_pick_config(32, 28672, 4096)]
+    assert "swap_128x64x128" in names[gemm.int8_scaled_mm_pick_config(33, 28672, 4096)]
+    assert "64x64x256" in names[gemm.int8_scaled_mm_pick_config(17, 8192, 8192)]
+    assert "swap_128x16x128" in names[gemm.int8_scaled_mm_pick_config(32, 57344, 8192)]
+    assert "swap_128x32x128" in names[gemm.int8_scaled_mm_pick_config(33, 57344, 8192)]
+    assert "swap_128x32x128" in names[gemm.int8_scaled_mm_pick_config(64, 57344, 8192)]
+    assert "swap_128x32x128" in names[gemm.int8_scaled_mm_pick_config(32, 106496, 16384)]  # K > 8192
+    assert "swap_128x64x128" in names[gemm.int8_scaled_mm_pick_config(64, 106496, 16384)]
     # Large M: 128x128 pingpong (on wide weights in a swizzled tile order).
     for n in (4096, 28672):
         assert "128x128x128_c2x1_pingpong" in names[gemm.int8_scaled_mm_pick_config(16384, n, 4096)]

@@ -53,8 +53,8 @@ constexpr ConfigEntry kConfigs[] = {
 constexpr int kNumConfigs = static_cast<int>(sizeof(kConfigs) / sizeof(kConfigs[0]));
 
 // ------------------------------------------------------------------------------------------
-// The dispatch table: the first rule with M <= max_m (and N >= min_n, and M's count of
-// 128-row blocks as the rule asks) wins.
+// The dispatch table: the first rule with M <= max_m (and N >= min_n, K <= max_k, and M's
+// count of 128-row blocks as the rule asks) wins.
 //
 // Chosen from scripts/gpu_check_gemm.py on an H200 (every config timed on the Llama-3.1-8B
 // TP1 shapes, N = 4096, 6144, 28672 at K = 4096 and N = 4096 at K = 14336; 2026-11-22, and
@@ -67,7 +67,19 @@ constexpr int kNumConfigs = static_cast<int>(sizeof(kConfigs) / sizeof(kConfigs[
 //    that Llama-3.1-8B's N = 4096 and 6144 make 128 CTAs for the 132 SMs: 64x32x256 up to
 //    N = 4096 (7.2 us at N = K = 4096, vLLM 7.8), 64x48x256 up to N = 6144 (where 64x64 makes
 //    96; 2026-12-03: 8.9 us, 64x64 9.6, vLLM 8.9), 64x64x256 above, and on wide weights the
-//    swapped 128x64 stream-K tiles (N = 28672: 33.0 us, vLLM 37.5).
+//    swapped 128x64 stream-K tiles (N = 28672: 33.0 us, vLLM 37.5). Up to M = 32 the swapped
+//    128x32 tiles from N = 14336 (M = 17-32, two runs on 2026-12-04: N = 28672 0.9-2.6% faster than
+//    128x64 at all 8 points, e.g. M = 24: 32.1 us against 32.9; N = 14336 level with 64x64x256
+//    with whole tiles, 17.8-19.4 against 18.5-19.0, and 18.7-19.4 against 23.1-24.9 with a
+//    compact activation, whose 32-row boxes reach less far past it),
+//    and on the widest weights the swapped 128x16 tiles up to M = 32 (N = 57344, K = 8192:
+//    112.6-114.8 against 117.6-119.1 for 128x32 and 119.4-120.8 for 128x64, vLLM 117.0-118.6;
+//    N = 59136: 116.2-117.7 against 122.6-124.4 for 128x64) and 128x32 up to M = 64 (N = 57344:
+//    116.3-119.2 against 121.1-123.1 for 128x64), from N = 49152, between the widths measured
+//    (28672, where 128x64 still won at M = 40-64, and 57344), and up to K = 8192: at N = 106496,
+//    K = 16384 the 128x16 tiles took 408.9-428.6 us against 400.0-402.2 for 128x32 at
+//    M = 17-32, and 128x32 was level with 128x64 at M = 40-64 (416-428 against 417-419).
+//    (docs/measurements/h200-2026-12-04-wide-small-m/.)
 //  - 64 < M <= 128: 64x64x256 tiles up to N = 4096 (N = 4096, K = 14336: 19.9 us against
 //    25.4 for 64x128 pingpong), 64x128 pingpong tiles above.
 //  - 128 < M <= 256: the swapped 128x64 stream-K tiles up to N = 4096 (K = 14336: 26.0 us,
@@ -108,6 +120,7 @@ struct Rule {
   int max_swizzle = 1;
   Raster raster = Raster::kHeuristic;
   Blocks blocks = Blocks::kAny;
+  int64_t max_k = std::numeric_limits<int64_t>::max();
 };
 
 struct Pick {
@@ -117,9 +130,13 @@ struct Pick {
 };
 
 constexpr int64_t kAnyM = std::numeric_limits<int64_t>::max();
+constexpr int64_t kWidestMaxK = 8192;  // see the widest weights' rules above
 
 constexpr Rule kRules[] = {
     {16, 0, 8},                             // sm90_decode_mma_16x16_ksplit8
+    {32, 49152, 5, 1, Raster::kHeuristic, Blocks::kAny, kWidestMaxK},  // sm90_swap_128x16x128_c1x1_coop_sk
+    {32, 14336, 6},                                                     // sm90_swap_128x32x128_c1x1_coop_sk
+    {64, 49152, 6, 1, Raster::kHeuristic, Blocks::kAny, kWidestMaxK},  // sm90_swap_128x32x128_c1x1_coop_sk
     {64, 16384, 7},                         // sm90_swap_128x64x128_c1x1_coop_sk
     {64, 6145, 9},                          // sm90_64x64x256_c1x1_ws
     {64, 4097, 11},                         // sm90_64x48x256_c1x1_ws
@@ -155,9 +172,11 @@ bool blocks_match(Blocks blocks, int64_t m) {
   return true;
 }
 
-Pick pick(int64_t m, int64_t n, int64_t /*k*/) {
+Pick pick(int64_t m, int64_t n, int64_t k) {
   for (const Rule& r : kRules) {
-    if (m <= r.max_m && n >= r.min_n && blocks_match(r.blocks, m)) return {r.config, r.max_swizzle, r.raster};
+    if (m <= r.max_m && n >= r.min_n && k <= r.max_k && blocks_match(r.blocks, m)) {
+      return {r.config, r.max_swizzle, r.raster};
+    }
   }
   return {2, 1, Raster::kHeuristic};
 }
