@@ -208,24 +208,19 @@ def test_config_table():
         for n, k in ((16, 16), (4096, 4096), (28672, 4096), (4096, 14336)):
             assert 0 <= gemm.int8_scaled_mm_pick_config(m, n, k) < len(names)
     # Decode sizes take the hand-written kernel; up to 64 tokens fit one 64-row tile, narrower
-    # on narrower weights, except on wide weights (swapped stream-K tiles).
-    assert "decode" in names[gemm.int8_scaled_mm_pick_config(1, 4096, 4096)]
-    assert "decode" in names[gemm.int8_scaled_mm_pick_config(16, 28672, 4096)]
-    assert "64x32x256" in names[gemm.int8_scaled_mm_pick_config(17, 4096, 4096)]
-    assert "64x48x256" in names[gemm.int8_scaled_mm_pick_config(64, 6144, 4096)]
-    assert "64x64x256" in names[gemm.int8_scaled_mm_pick_config(64, 8192, 4096)]
-    assert "swap_128x64x128" in names[gemm.int8_scaled_mm_pick_config(64, 28672, 4096)]
-    # Up to 32 tokens on wide weights, the swapped 128x32 tiles; on the widest, 128x16 (and
-    # 128x32 up to 64 tokens).
-    assert "swap_128x32x128" in names[gemm.int8_scaled_mm_pick_config(17, 14336, 4096)]
-    assert "swap_128x32x128" in names[gemm.int8_scaled_mm_pick_config(32, 28672, 4096)]
-    assert "swap_128x64x128" in names[gemm.int8_scaled_mm_pick_config(33, 28672, 4096)]
-    assert "64x64x256" in names[gemm.int8_scaled_mm_pick_config(17, 8192, 8192)]
-    assert "swap_128x16x128" in names[gemm.int8_scaled_mm_pick_config(32, 57344, 8192)]
-    assert "swap_128x32x128" in names[gemm.int8_scaled_mm_pick_config(33, 57344, 8192)]
-    assert "swap_128x32x128" in names[gemm.int8_scaled_mm_pick_config(64, 57344, 8192)]
-    assert "swap_128x32x128" in names[gemm.int8_scaled_mm_pick_config(32, 106496, 16384)]  # K > 8192
-    assert "swap_128x64x128" in names[gemm.int8_scaled_mm_pick_config(64, 106496, 16384)]
+    # on narrower weights, except on wide weights: swapped stream-K tiles, 128x32 up to 32
+    # tokens, and on the widest weights (up to K = 8192) 128x16 up to 32 and 128x32 up to 64.
+    expected = [
+        (1, 4096, 4096, "decode"), (16, 28672, 4096, "decode"),
+        (17, 4096, 4096, "64x32x256"), (64, 6144, 4096, "64x48x256"), (64, 8192, 4096, "64x64x256"),
+        (17, 8192, 8192, "64x64x256"), (64, 28672, 4096, "swap_128x64x128"),
+        (17, 14336, 4096, "swap_128x32x128"), (32, 28672, 4096, "swap_128x32x128"),
+        (33, 28672, 4096, "swap_128x64x128"), (32, 57344, 8192, "swap_128x16x128"),
+        (33, 57344, 8192, "swap_128x32x128"), (64, 57344, 8192, "swap_128x32x128"),
+        (32, 106496, 16384, "swap_128x32x128"), (64, 106496, 16384, "swap_128x64x128"),
+    ]
+    for m, n, k, config in expected:
+        assert config in names[gemm.int8_scaled_mm_pick_config(m, n, k)], (m, n, k)
     # Large M: 128x128 pingpong (on wide weights in a swizzled tile order).
     for n in (4096, 28672):
         assert "128x128x128_c2x1_pingpong" in names[gemm.int8_scaled_mm_pick_config(16384, n, 4096)]
