@@ -68,17 +68,17 @@ constexpr int kNumConfigs = static_cast<int>(sizeof(kConfigs) / sizeof(kConfigs[
 //    N = 4096 (7.2 us at N = K = 4096, vLLM 7.8), 64x48x256 up to N = 6144 (where 64x64 makes
 //    96; 2026-12-03: 8.9 us, 64x64 9.6, vLLM 8.9), 64x64x256 above, and on wide weights the
 //    swapped 128x64 stream-K tiles (N = 28672: 33.0 us, vLLM 37.5). Up to M = 32 the swapped
-//    128x32 tiles from N = 14336 (M = 17-32, two runs on 2026-12-04: N = 28672 0.9-2.6% faster than
-//    128x64 at all 8 points, e.g. M = 24: 32.1 us against 32.9; N = 14336 level with 64x64x256
-//    with whole tiles, 17.8-19.4 against 18.5-19.0, and 18.7-19.4 against 23.1-24.9 with a
-//    compact activation, whose 32-row boxes reach less far past it),
-//    and on the widest weights the swapped 128x16 tiles up to M = 32 (N = 57344, K = 8192:
-//    112.6-114.8 against 117.6-119.1 for 128x32 and 119.4-120.8 for 128x64, vLLM 117.0-118.6;
-//    N = 59136: 116.2-117.7 against 122.6-124.4 for 128x64) and 128x32 up to M = 64 (N = 57344:
+//    128x32 tiles from N = 14336 (M = 17-32, two runs on 2026-12-04: N = 28672 0.9-2.6% faster
+//    than 128x64 at all 8 points, e.g. M = 24: 32.1 us against 32.9; N = 14336 level with
+//    64x64x256 with whole tiles, 17.8-19.4 against 18.5-19.0, and 18.7-19.4 against 23.1-24.9
+//    with a compact activation, whose 32-row boxes reach less far past it), and on the widest
+//    weights the swapped 128x16 tiles up to M = 32 (N = 57344, K = 8192: 112.6-114.8 against
+//    117.6-119.1 for 128x32 and 119.4-120.8 for 128x64, vLLM 117.0-118.6; N = 59136:
+//    116.2-117.7 against 122.6-124.4 for 128x64) and 128x32 up to M = 64 (N = 57344:
 //    116.3-119.2 against 121.1-123.1 for 128x64), from N = 49152, between the widths measured
-//    (28672, where 128x64 still won at M = 40-64, and 57344), and up to K = 8192: at N = 106496,
-//    K = 16384 the 128x16 tiles took 408.9-428.6 us against 400.0-402.2 for 128x32 at
-//    M = 17-32, and 128x32 was level with 128x64 at M = 40-64 (416-428 against 417-419).
+//    (28672, where 128x64 still won at M = 40-64, and 57344), and up to K = 8192: at
+//    N = 106496, K = 16384 the 128x16 tiles took 408.9-428.6 us against 400.0-402.2 for 128x32
+//    at M = 17-32, and 128x32 was level with 128x64 at M = 40-64 (416-428 against 417-419).
 //    (docs/measurements/h200-2026-12-04-wide-small-m/.)
 //  - 64 < M <= 128: 64x64x256 tiles up to N = 4096 (N = 4096, K = 14336: 19.9 us against
 //    25.4 for 64x128 pingpong), 64x128 pingpong tiles above.
