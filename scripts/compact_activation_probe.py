@@ -32,21 +32,17 @@ from qbench_ext import gemm
 MS = [17, 33, 48, 65, 100, 129, 200, 257, 288, 320, 513, 1025, 2049, 4097]
 
 
-def whole_tile_rows(m: int) -> int:
-    return -(-m // 256) * 256
-
-
 def probe(m, n, k, vllm_op):
     copies = max(1, min(8, math.ceil(2 * L2_BYTES / (m * k + n * k))))
     a, bs, sa, sb, _ = make(m, n, k, copies=copies, compact_a=True)
-    a_whole = torch.empty(whole_tile_rows(m), k, dtype=torch.int8, device="cuda")[:m]
-    a_whole.copy_(a)
     out = torch.empty(m, n, dtype=torch.bfloat16, device="cuda")
 
     def padded():
-        buf = torch.empty(whole_tile_rows(m), k, dtype=torch.int8, device="cuda")[:m]
+        buf = torch.empty(gemm.whole_tile_rows(m), k, dtype=torch.int8, device="cuda")[:m]
         buf.copy_(a)
         return buf
+
+    a_whole = padded()
 
     pick = gemm.int8_scaled_mm_pick_config(m, n, k)
     lines = {

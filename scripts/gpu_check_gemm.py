@@ -47,7 +47,7 @@ def make(m, n, k, *, per_token=True, per_channel=True, bias=False, out_dtype=tor
     """Random operands. a lies in memory of a multiple of 256 rows, as scaled_int8_quant's
     output does (which lets the kernels load whole tiles), unless compact_a."""
     g = torch.Generator(device="cuda").manual_seed(seed)
-    rows = m if compact_a else -(-m // 256) * 256
+    rows = m if compact_a else gemm.whole_tile_rows(m)
     a = torch.randint(-128, 128, (rows, k), dtype=torch.int8, device="cuda", generator=g)[:m]
     ws = [torch.randint(-128, 128, (n, k), dtype=torch.int8, device="cuda", generator=g) for _ in range(copies)]
     sa = (torch.rand((m, 1) if per_token else (1, 1), device="cuda", generator=g) + 0.5) * 1e-3

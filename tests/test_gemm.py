@@ -312,7 +312,7 @@ def test_gpu_activation_rows_past_m(m):
     a, b, sa, sb, bias = make_inputs(m, n, k, per_token=True, per_channel=True, with_bias=True,
                                      out_dtype=torch.bfloat16, device="cuda", seed=m)
     exact = reference_gemm.int8_scaled_mm_exact(a, b, sa, sb, bias)
-    rows = -(-m // 256) * 256
+    rows = gemm.whole_tile_rows(m)
     a_buffer = torch.randint(-128, 128, (rows, k + 16), dtype=torch.int8, device="cuda")
     a_buffer[:m, :k] = a
     compact = run_and_check(m, n, k, variant, configs=range(len(gemm.int8_scaled_mm_configs())), seed=m)
@@ -338,7 +338,7 @@ def test_gpu_compact_activation_copied(m):
                                      out_dtype=torch.float16, device="cuda", seed=m)
     a_before = a.clone()
     exact = reference_gemm.int8_scaled_mm_exact(a, b, sa, sb, bias)
-    whole = torch.randint(-128, 128, (-(-m // 256) * 256, k), dtype=torch.int8, device="cuda")[:m]
+    whole = torch.randint(-128, 128, (gemm.whole_tile_rows(m), k), dtype=torch.int8, device="cuda")[:m]
     whole.copy_(a)
     outs = []
     for run in (lambda out: gemm.int8_scaled_mm(a, b, sa, sb, torch.float16, bias, out=out),

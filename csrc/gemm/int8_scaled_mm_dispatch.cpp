@@ -193,7 +193,7 @@ Pick pick(int64_t m, int64_t n, int64_t k) {
 // tiles at M = 200 (8 of 64 rows inside: 2-6% slower; at M = 129, 1 of 64: 24-45% faster).
 // Where half or more lay inside it went either way (0.83-1.26x), and at M = 4097 it lost 2-9%.
 constexpr int64_t kMaxCopiedActivation = int64_t(1) << 24;  // M K, bytes
-constexpr int64_t kWholeTileRows = 256;  // a multiple of every activation_rows, as scaled_int8_quant allocates
+constexpr int64_t kWholeTileRows = 256;  // a multiple of every activation_rows; gemm.whole_tile_rows in Python
 
 bool copy_to_whole_tiles(const ConfigEntry& c, int64_t m, int64_t k, int64_t rows_readable) {
   if (c.activation_rows == 0 || m * k > kMaxCopiedActivation) return false;

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import torch
 
 from ._group_quant_args import check_activation, rows_view
+from .gemm import whole_tile_rows
 
 
 
@@ -66,8 +67,7 @@ def plan_scaled_int8_quant(
     # q's memory runs on to a multiple of 256 rows: int8_scaled_mm's loads of the last tile can
     # then stay in bounds, which is faster (csrc/gemm/int8_scaled_mm_sm90.cuh,
     # widen_activation_box). Those rows are never written and their products never stored.
-    rows = -(-m // 256) * 256
-    q = torch.empty(rows * k, dtype=torch.int8, device=x.device)[: m * k].view(x.shape)
+    q = torch.empty(whole_tile_rows(m) * k, dtype=torch.int8, device=x.device)[: m * k].view(x.shape)
     q2d = q.view(m, k)
     if scale is None:
         s = torch.empty((m, 1), dtype=torch.float32, device=x.device)

@@ -183,6 +183,13 @@ def int8_scaled_mm_pick_config(m: int, n: int, k: int) -> int:
     return int(ops.int8_scaled_mm_pick_config(m, n, k))
 
 
+def whole_tile_rows(m: int) -> int:
+    """Rows of activation memory past which no kernel's last tile reaches: M rounded up to a
+    multiple of 256, the largest tile extent along M (kWholeTileRows in
+    csrc/gemm/int8_scaled_mm_dispatch.cpp)."""
+    return -(-m // 256) * 256
+
+
 def int8_scaled_mm_copies_activation(m: int, n: int, k: int, rows_readable: int) -> bool:
     """Whether int8_scaled_mm copies an (M, K) activation whose memory holds rows_readable
     rows (M for a compact one) into memory of whole tiles before its GEMM."""
