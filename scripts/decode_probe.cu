@@ -20,6 +20,8 @@
 //        scripts/decode_probe.cu -o decode_probe
 //   ./decode_probe [label]
 //   QB_PROFILE=4096,4096,16 ncu ... ./decode_probe   # one problem (N, K, M), checked, no timing
+//   QB_PROBE_WEIGHT_COPIES=1 ./decode_probe   # one weight, L2-resident between calls
+//   QB_PROBE_GEMM_ONLY=1 ./decode_probe       # the GEMM rows only
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
@@ -230,7 +232,9 @@ int main(int argc, char** argv) {
     const int64_t weight_bytes = int64_t(n) * k;
     const std::vector<int8_t*> weights = weight_copies(weight_bytes, prop, stream);
     const int copies = static_cast<int>(weights.size());
-    if (!profiling) {
+    // QB_PROBE_GEMM_ONLY=1: the GEMM rows only, without the read ceilings.
+    const bool gemm_only = profiling || std::getenv("QB_PROBE_GEMM_ONLY") != nullptr;
+    if (!gemm_only) {
       uint32_t* sink;
       CHECK_CUDA(cudaMalloc(&sink, 4096));
       for (const ReadMode mode : {kPlain, kNeverWait, kHalfWait, kTriggerHalfWait}) {
@@ -247,7 +251,7 @@ int main(int argc, char** argv) {
                                                                            weight_bytes / 16, sink));
                                       }
                                     },
-                                    4 * copies, 30, stream);
+                                    calls_per_graph(copies), 30, stream);
         const float floor_us = weight_bytes / (gbps * 1e3f);
         std::printf("%-10s %-9s %6s %6d %6d %9.2f %9.2f %6.1f%% %s\n", "read", kReadModeNames[mode], "-", n, k, us,
                     floor_us, 100.0f * floor_us / us, "-");
@@ -255,7 +259,7 @@ int main(int argc, char** argv) {
       CHECK_CUDA(cudaFree(sink));
     }
     for (const ReadMode mode : {kPlain, kHalfWait, kTriggerHalfWait}) {
-      if (profiling) break;
+      if (gemm_only) break;
       const auto kernel = kBulkReadKernels[mode];
       const size_t shared = size_t(kBulkStages) * kBulkPieceBytes;
       CHECK_CUDA(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared)));
@@ -271,7 +275,7 @@ int main(int argc, char** argv) {
                                                                                 int64_t(k)));
                                     }
                                   },
-                                  4 * copies, 30, stream);
+                                  calls_per_graph(copies), 30, stream);
       const float floor_us = weight_bytes / (gbps * 1e3f);
       std::printf("%-10s %-9s %6s %6d %6d %9.2f %9.2f %6.1f%% %s\n", "bulk", kReadModeNames[mode], "-", n, k, us,
                   floor_us, 100.0f * floor_us / us, "-");
@@ -321,7 +325,7 @@ int main(int argc, char** argv) {
                                       const std::string e = qbench::int8_mm::sm90_decode_mma_16x16_ksplit8(q);
                                       if (!e.empty()) std::exit(3);
                                     },
-                                    4 * copies, 30, stream);
+                                    calls_per_graph(copies), 30, stream);
         const float floor_us = weight_bytes / (gbps * 1e3f);
         std::printf("%-10s %-9s %6d %6d %6d %9.2f %9.2f %6.1f%% %s\n", label, ready ? "early" : "wait", m, n, k, us,
                     floor_us, 100.0f * floor_us / us, mismatches == 0 ? "exact" : "MISMATCH");

@@ -4,6 +4,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstdint>
 #include <vector>
 
@@ -16,9 +17,11 @@ namespace probe {
 constexpr int kDecodeShapes[][2] = {{6144, 4096}, {4096, 4096}, {28672, 4096}, {4096, 14336}};
 
 // Random N x K weights, in enough copies that calls rotating through them read from DRAM (three
-// times the L2), as a forward pass does.
+// times the L2), as a forward pass does; QB_PROBE_WEIGHT_COPIES=C in the environment makes C
+// copies instead (1: one weight that stays in the L2 between calls, as vLLM's benchmarks time it).
 inline std::vector<int8_t*> weight_copies(int64_t weight_bytes, const cudaDeviceProp& prop, cudaStream_t stream) {
-  const int copies = static_cast<int>(std::max<int64_t>(2, 3 * int64_t(prop.l2CacheSize) / weight_bytes + 1));
+  int copies = static_cast<int>(std::max<int64_t>(2, 3 * int64_t(prop.l2CacheSize) / weight_bytes + 1));
+  if (const char* forced = std::getenv("QB_PROBE_WEIGHT_COPIES")) copies = std::max(1, std::atoi(forced));
   std::vector<int8_t*> weights(copies);
   for (int c = 0; c < copies; ++c) {
     CHECK_CUDA(cudaMalloc(&weights[c], weight_bytes));
@@ -26,6 +29,10 @@ inline std::vector<int8_t*> weight_copies(int64_t weight_bytes, const cudaDevice
   }
   return weights;
 }
+
+// Calls a timed graph holds: each copy four times, and at least 32 so that one copy (an
+// L2-resident weight) is not timed on a graph short enough for its launch to show.
+inline int calls_per_graph(int copies) { return std::max(4 * copies, 32); }
 
 // An M x N x K problem on random int8 tokens (M x K, row-major) with per-token and per-channel
 // scales, into `out` (M x N); b is left for the caller. free_problem releases what it allocated.

@@ -88,7 +88,7 @@ int main() {
       Problem p = decode_problem(m, n, k, out, prop, stream);
       p.b_ready_before_launch = true;
 
-      const int calls = 4 * copies;
+      const int calls = calls_per_graph(copies);
       const cudaGraphExec_t exec = warm_graph_of_calls(
           [&](int c) {
             p.b = weights[c % copies];

@@ -58,6 +58,40 @@ cudaGraphExec_t warm_graph_of_calls(F&& enqueue, int calls, cudaStream_t stream)
   return exec;
 }
 
+// Reads n 16-byte words; stores only if their xor is a value it never is, so nothing is
+// written and the loads stay.
+__global__ void read_all(const uint4* p, int64_t n, uint4* sink) {
+  uint4 acc = {0, 0, 0, 0};
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    const uint4 v = p[i];
+    acc.x ^= v.x, acc.y ^= v.y, acc.z ^= v.z, acc.w ^= v.w;
+  }
+  if (acc.x == 0x12345678u && acc.y == 0x9abcdef0u) *sink = acc;
+}
+
+// QB_PROBE_FLUSH=write (or read) in the environment: before every timed replay, write (read)
+// twice the L2's bytes of a buffer of their own, so that a replay starts with none of its
+// data in the L2 and with other data there (as one provider's replay after another's).
+inline void flush_l2_if_asked(cudaStream_t stream) {
+  static const char* mode = std::getenv("QB_PROBE_FLUSH");
+  if (mode == nullptr) return;
+  static int64_t bytes = 0;
+  static uint4* buffer = nullptr;
+  if (buffer == nullptr) {
+    int device = 0, l2 = 0;
+    CHECK_CUDA(cudaGetDevice(&device));
+    CHECK_CUDA(cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, device));
+    bytes = 2 * int64_t(l2);
+    CHECK_CUDA(cudaMalloc(&buffer, bytes + 16));
+    CHECK_CUDA(cudaMemsetAsync(buffer, 1, bytes + 16, stream));
+  }
+  if (mode[0] == 'w') {
+    CHECK_CUDA(cudaMemsetAsync(buffer, 0, bytes, stream));
+  } else {
+    read_all<<<1024, 512, 0, stream>>>(buffer, bytes / 16, buffer + bytes / 16);
+  }
+}
+
 // Median over `replays` replays of one CUDA graph of `calls` enqueue(c) calls, per call.
 template <class F>
 float median_ms_per_call(F&& enqueue, int calls, int replays, cudaStream_t stream) {
@@ -65,6 +99,7 @@ float median_ms_per_call(F&& enqueue, int calls, int replays, cudaStream_t strea
   std::vector<cudaEvent_t> events(2 * replays);
   for (auto& e : events) CHECK_CUDA(cudaEventCreate(&e));
   for (int r = 0; r < replays; ++r) {
+    flush_l2_if_asked(stream);
     CHECK_CUDA(cudaEventRecord(events[2 * r], stream));
     CHECK_CUDA(cudaGraphLaunch(exec, stream));
     CHECK_CUDA(cudaEventRecord(events[2 * r + 1], stream));
