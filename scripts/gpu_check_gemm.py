@@ -11,7 +11,8 @@
    scales, per-channel weight scales, bf16 output, no bias (vLLM's W8A8 dynamic case).
    Ours and vLLM's are timed in turns (graph replays alternating), so their ratio does not
    carry the drift of the GPU's clocks over the run.
-   Weights rotate through enough copies to exceed the L2 cache, as in a real forward pass.
+   Weights rotate through enough copies to exceed the L2 cache, as in a real forward pass
+   (--weight-copies 1: one weight, L2-resident between calls, as vLLM's benchmarks time it).
 3. Tuning summary: the best configuration per (M, N, K), and per M the configuration with the
    smallest total slowdown over the four (N, K): candidates for the dispatch table in
    csrc/gemm/int8_scaled_mm_dispatch.cpp.
@@ -138,7 +139,7 @@ def load_vllm():
         return None
 
 
-def bench(configs, ms, nks, with_bias, vllm_op, compact_a):
+def bench(configs, ms, nks, with_bias, vllm_op, compact_a, weight_copies=None):
     results = []
     print("\n== timing: us per call (TOPS), CUDA-graph replay; bf16 out, per-token x per-channel scales"
           f"{', bias' if with_bias else ''} ==")
@@ -147,7 +148,7 @@ def bench(configs, ms, nks, with_bias, vllm_op, compact_a):
     for (n, k) in nks:
         for m in ms:
             per_copy = m * k + n * k
-            copies = max(1, min(8, math.ceil(2 * L2_BYTES / per_copy)))
+            copies = weight_copies or max(1, min(8, math.ceil(2 * L2_BYTES / per_copy)))
             a, bs, sa, sb, bias = make(m, n, k, bias=with_bias, copies=copies, compact_a=compact_a)
             out = torch.empty(m, n, dtype=torch.bfloat16, device="cuda")
             flops = 2.0 * m * n * k
@@ -244,6 +245,9 @@ def main() -> int:
     ap.add_argument("--compact-a", action="store_true",
                     help="time with a in memory of exactly M rows (a user's tensor) rather than one of a "
                          "multiple of 256 rows (scaled_int8_quant's output)")
+    ap.add_argument("--weight-copies", type=int, metavar="C",
+                    help="rotate through C weight copies (1: one weight that stays in the L2 between calls, as "
+                         "vLLM's benchmarks time it; default: enough copies to exceed the L2)")
     ap.add_argument("--ms", type=int, nargs="+", help="the M values to time (default: 1 .. 16384)")
     ap.add_argument("--nk", nargs="+", metavar="NxK",
                     help="the weight shapes to time, e.g. 8192x8192 (default: Llama-3.1-8B TP1's four)")
@@ -259,7 +263,7 @@ def main() -> int:
     ms = args.ms or ([1, 16, 128, 1024, 8192] if args.quick else MS)
     t0 = time.time()
     nks = parse_nks(args.nk) if args.nk else LLAMA_NK
-    results = bench(configs, ms, nks, args.bias, vllm_op, args.compact_a)
+    results = bench(configs, ms, nks, args.bias, vllm_op, args.compact_a, args.weight_copies)
     summarize(configs, results)
     print(f"timing took {time.time() - t0:.0f} s")
     if args.json:
