@@ -25,8 +25,8 @@
 // CTAs and its completion (H200, M = 1 and 16 on Llama-3.1-8B's shapes: 4-9% faster).
 //
 // Loads go straight from global memory into MMA fragments: no shared-memory staging, no
-// ldmatrix. A CTA reads its weight bytes once, so they bypass L1 and are marked evict-first in
-// L2 (where the activations, read by every CTA, should stay).
+// ldmatrix. A CTA reads its weight bytes once, so they bypass L1; the activations, read by
+// every CTA, go through it.
 //
 // The k permutation. mma.sync.m16n8k32.row.col.s32.s8.s8.s32 (PTX ISA, "Matrix fragments for
 // mma.m16n8k32" with .s8) gives lane (g = lane / 4, q = lane % 4):
@@ -102,23 +102,18 @@ constexpr int kMaxGridY = 65535;
 // ceil(m / kTokens), without the overflow of (m + kTokens - 1) for m near 2^31.
 __host__ __device__ constexpr int token_tile_count(int m) { return m / kTokens + (m % kTokens != 0); }
 
-// An L2 cache policy that evicts the lines it tags first (sm_80+ encodes the priority in a
-// policy register; the direct .L2::evict_first qualifier of ld needs 256-bit loads).
-__device__ __forceinline__ uint64_t evict_first_policy() {
-  uint64_t policy;
-  asm("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;\n" : "=l"(policy));
-  return policy;
-}
-
-// 16 bytes of a weight row, or zeros when !valid. Read once: skip L1, be the first out of L2,
-// and let L2 fetch the whole 256-byte block (the CTA reads all of it in this stage).
-__device__ __forceinline__ void load_weight_piece(uint32_t (&r)[4], const int8_t* ptr, bool valid,
-                                                  uint64_t policy) {
+// 16 bytes of a weight row, or zeros when !valid. Read once: skip L1, and let L2 fetch the
+// whole 256-byte block (the CTA reads all of it in this stage). No L2 eviction priority:
+// evict-first (this kernel's first form) ran the same as none, with weights streamed from DRAM
+// and with one weight kept in the L2; evict-last keeps a weight that fits the L2 there while
+// other data passes through it, but costs 1-5% when the weight streams from DRAM, the case
+// of a forward pass (H200, docs/measurements/h200-2026-12-04-l2-resident).
+__device__ __forceinline__ void load_weight_piece(uint32_t (&r)[4], const int8_t* ptr, bool valid) {
   r[0] = r[1] = r[2] = r[3] = 0;
   if (valid) {
-    asm volatile("ld.global.nc.L1::no_allocate.L2::cache_hint.L2::256B.v4.u32 {%0, %1, %2, %3}, [%4], %5;\n"
+    asm volatile("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0, %1, %2, %3}, [%4];\n"
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "l"(ptr), "l"(policy));
+                 : "l"(ptr));
   }
 }
 
@@ -200,7 +195,6 @@ __global__ void __launch_bounds__(kThreads, kCtasPerSm) int8_decode_gemm_kernel(
       weight[t][h] = p.b + static_cast<int64_t>(has_row[t][h] ? n : n0) * p.ldb + quad * kPieceBytes;
     }
   }
-  const uint64_t weight_policy = evict_first_policy();
   // This lane's weight pieces of the stage at hand.
   uint32_t w[kMTiles][2][kChunks][4];
   auto load_weight_stage = [&](int64_t k_stage) {
@@ -212,7 +206,7 @@ __global__ void __launch_bounds__(kThreads, kCtasPerSm) int8_decode_gemm_kernel(
       for (int t = 0; t < kMTiles; ++t)
 #pragma unroll
         for (int h = 0; h < 2; ++h)
-          load_weight_piece(w[t][h][c], weight[t][h] + k, in_k && has_row[t][h], weight_policy);
+          load_weight_piece(w[t][h][c], weight[t][h] + k, in_k && has_row[t][h]);
     }
   };
   // Launched with programmatic dependent launch: everything above overlapped the previous
