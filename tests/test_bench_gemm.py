@@ -250,7 +250,7 @@ def test_gemm_defaults():
     assert args.batch_sizes is None and args.providers is None
     assert args.measure_ms == 100.0
     assert args.out is None and args.plot_dir is None and args.vllm_lib is None
-    assert not args.dry_run and not args.quick
+    assert not args.dry_run and not args.quick and not args.rotate_weights
 
 
 def test_gemm_flags():
@@ -258,14 +258,38 @@ def test_gemm_flags():
         ["gemm", "--models", "Mistral-7B-v0.1", "Qwen/Qwen2.5-7B-Instruct", "--tp-sizes", "1",
          "2", "4", "--batch-sizes", "1", "16", "--providers", "torch-bf16", "torch-fp8-rowwise",
          "--out", "g.csv", "--plot-dir", "plots", "--vllm-lib", "/x/lib.so", "--dry-run",
-         "--quick", "--measure-ms", "50"]
+         "--quick", "--measure-ms", "50", "--rotate-weights"]
     )
     assert args.models == ["mistralai/Mistral-7B-v0.1", "Qwen/Qwen2.5-7B-Instruct"]
     assert args.tp_sizes == [1, 2, 4]
     assert args.batch_sizes == [1, 16]
     assert args.providers == ["torch-bf16", "torch-fp8-rowwise"]
     assert (args.out, args.plot_dir, args.vllm_lib) == ("g.csv", "plots", "/x/lib.so")
-    assert args.dry_run and args.quick and args.measure_ms == 50.0
+    assert args.dry_run and args.quick and args.measure_ms == 50.0 and args.rotate_weights
+
+
+@pytest.mark.parametrize(
+    "n, k, l2_bytes, rotate, copies",
+    [
+        (6144, 4096, 50 << 20, False, 1),
+        (6144, 4096, 50 << 20, True, 5),  # 25.2 MB a copy: 5 exceed 2 x 52.4 MB
+        (4096, 4096, 50 << 20, True, 7),
+        (28672, 4096, 50 << 20, True, 1),  # one copy is past twice the L2 already
+        (16, 16, 50 << 20, True, 8),  # at most MAX_WEIGHT_COPIES
+    ],
+)
+def test_weight_copies_exceed_twice_the_l2(n, k, l2_bytes, rotate, copies):
+    assert gemm_suite.weight_copies(n, k, l2_bytes, rotate) == copies
+    if rotate and copies < gemm_suite.MAX_WEIGHT_COPIES:
+        assert copies * n * k > 2 * l2_bytes >= (copies - 1) * n * k
+
+
+def test_rotation_calls_the_runners_in_turn():
+    calls = []
+    rotation = gemm_suite._in_rotation([lambda i=i: calls.append(i) for i in range(3)])
+    for _ in range(7):
+        rotation()
+    assert calls == [0, 1, 2, 0, 1, 2, 0]
 
 
 @pytest.mark.parametrize(
@@ -327,6 +351,9 @@ def test_dry_run_lists_shapes_batch_sizes_and_providers(capsys, no_vllm):
     assert ("providers: torch-bf16, int8-tensor-w-tensor-a, int8-channel-w-token-a, "
             "int8-tensor-w-tensor-a-noquant, int8-channel-w-token-a-noquant") in out
     assert "vLLM: not available" in out
+    assert "weights: one, reused by every call" in out
+    main(["gemm", "--dry-run", "--rotate-weights"])
+    assert "weights: rotated, copies whose int8 bytes exceed 2x the L2" in capsys.readouterr().out
 
 
 def test_dry_run_with_vllm_adds_its_default_providers(capsys, tmp_path, monkeypatch):
@@ -450,9 +477,11 @@ def test_a_provider_failing_in_turns_does_not_lose_the_others(monkeypatch):
     assert results["failing"]["check"] == "error" and "broken runner" in results["failing"]["note"]
 
 
-def test_a_whole_run_on_the_cpu_with_timing_faked(tmp_path, capsys, monkeypatch, no_vllm):
+@pytest.mark.parametrize("rotate", [False, True])
+def test_a_whole_run_on_the_cpu_with_timing_faked(rotate, tmp_path, capsys, monkeypatch, no_vllm):
     """The suite end to end: plan, runners, checks, tables, JSON; only the GPU timing and
-    ceilings are faked, and our CUDA ops are stood in for by the references."""
+    ceilings are faked, and our CUDA ops are stood in for by the references. With
+    --rotate-weights, an L2 of 1.25 times the first weight's int8 bytes makes three copies of it."""
     from qbench_ext.bench import ceilings
     from qbench_ext.bench.timing import Timing
 
@@ -481,11 +510,16 @@ def test_a_whole_run_on_the_cpu_with_timing_faked(tmp_path, capsys, monkeypatch,
         "gpu_name": "Fake GPU", "gpu_sm_count": 1, "driver_version": "0", "torch": "x",
         "triton": "y",
     })
+    built = []
+    build_runner = gemm_suite.build_runner
+    monkeypatch.setattr(gemm_suite, "build_runner", lambda name, a, b, *args, **kwargs: (
+        built.append((name, b.data_ptr())) or build_runner(name, a, b, *args, **kwargs)))
+    monkeypatch.setattr(gemm_suite, "_l2_bytes", lambda: 384 * 4096 * 5 // 4)
     out_file = tmp_path / "gemm.json"
     status = main(["gemm", "--models", "Llama-2-7b-hf", "--tp-sizes", "32", "--batch-sizes",
                    "1", "32", "--providers", "torch-bf16", "int8-channel-w-token-a",
                    "int8-tensor-w-tensor-a-noquant", "torch-int8-mm", "--out", str(out_file),
-                   "--plot-dir", str(tmp_path / "plots")])
+                   "--plot-dir", str(tmp_path / "plots"), *(["--rotate-weights"] if rotate else [])])
     printed = capsys.readouterr().out
     assert status == 0, printed
     assert "ceilings: copy 3000 GB/s; empty kernel 2.50 us; cuBLAS BF16 8192^3 733.0 TFLOP/s" in printed
@@ -509,6 +543,15 @@ def test_a_whole_run_on_the_cpu_with_timing_faked(tmp_path, capsys, monkeypatch,
             assert measured["median_ms"] == 0.5 and measured["tflops"] > 0
     # torch._int_mm is not stood in for: on the CPU it runs or fails, never silently passes.
     assert report["results"][1]["providers"]["torch-int8-mm"]["check"] in ("ok", "error")
+    copies = 3 if rotate else 1  # of the first shape; the others' by weight_copies
+    assert report["settings"]["rotate_weights"] == rotate
+    for r in report["results"]:
+        n, k = r["config"]["n"], r["config"]["k"]
+        assert r["config"].get("weight_copies", 1) == gemm_suite.weight_copies(n, k, 384 * 4096 * 5 // 4, rotate)
+        assert ("weight_copies" in r["config"]) == rotate
+    assert first["config"].get("weight_copies", 1) == copies
+    bf16_weights = {ptr for name, ptr in built[:copies] if name == "torch-bf16"}
+    assert len(built) >= copies and len(bf16_weights) == copies  # one runner a distinct copy
 
 
 def test_plots_without_matplotlib_say_so_in_one_line(capsys, monkeypatch, tmp_path):

@@ -16,12 +16,19 @@ and FP8: within FLOAT_RTOL of the largest output); a mismatch is reported and no
 Times are medians of CUDA-graph replays (bench/timing.py), the providers' replays of one
 shape and batch size taken in turns so that their ratios do not carry the drift of the GPU's
 clocks (large GEMMs reach its power limit within milliseconds); TFLOP/s = 2 * M * N * K / time.
+
+By default every call of a provider reuses one weight, as vLLM's benchmarks do: a weight that
+fits the L2 may then be read from it rather than from DRAM, depending on what else the L2
+holds (at small M that decides the time). `--rotate-weights` gives each provider copies of
+the weight, one a call in turn, whose int8 bytes exceed twice the L2: every call reads its
+weight from DRAM, as each layer of a model's forward pass does.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import itertools
 import math
 import sys
 from collections.abc import Callable, Sequence
@@ -71,6 +78,10 @@ DEVICE = "cuda"
 # BF16 and FP8 outputs: max |out - exact| <= FLOAT_RTOL * max |exact| (BF16 rounding of the
 # output alone is 2^-9 relative; fp32 accumulation adds far less).
 FLOAT_RTOL = 1e-2
+# --rotate-weights: copies of the weight whose int8 bytes exceed this many times the L2, at
+# most MAX_WEIGHT_COPIES of them.
+ROTATION_L2_MULTIPLE = 2
+MAX_WEIGHT_COPIES = 8
 # Rows of the output checked at a time: bounds the float64 temporaries of the check.
 _CHECK_ELEMENTS = 1 << 25
 
@@ -586,6 +597,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         f"to {MAX_BENCH_ITERS} of each (default: {DEFAULT_MEASURE_MS:g})",
     )
     parser.add_argument(
+        "--rotate-weights", action="store_true",
+        help="give each provider copies of the weight, one a call in turn, whose int8 bytes "
+        f"exceed {ROTATION_L2_MULTIPLE}x the L2 (at most {MAX_WEIGHT_COPIES}): every call reads "
+        "its weight from DRAM, as in a model's forward pass (default: one weight, which may stay "
+        "in the L2 between calls, as vLLM's benchmarks time it)",
+    )
+    parser.add_argument(
         "--out", type=results_path, metavar="FILE",
         help="write the results to FILE.json (everything) or FILE.csv (one row per "
         "shape x batch size x provider)",
@@ -671,6 +689,27 @@ def plan_gemm(args: argparse.Namespace, vllm_available: bool) -> GemmPlan:
     return GemmPlan(tuple(shapes), tuple(dict.fromkeys(batch_sizes)), tuple(providers))
 
 
+def weight_copies(n: int, k: int, l2_bytes: int, rotate: bool) -> int:
+    """How many copies of an (N, K) weight a provider cycles through: 1 without rotation, else
+    enough that their int8 bytes exceed ROTATION_L2_MULTIPLE times the L2, at most
+    MAX_WEIGHT_COPIES."""
+    if not rotate:
+        return 1
+    return max(1, min(MAX_WEIGHT_COPIES, math.ceil(ROTATION_L2_MULTIPLE * l2_bytes / (n * k))))
+
+
+def _l2_bytes() -> int:
+    return torch.cuda.get_device_properties(DEVICE).L2_cache_size
+
+
+def _weights_line(rotate: bool) -> str:
+    if rotate:
+        return (f"weights: rotated, copies whose int8 bytes exceed {ROTATION_L2_MULTIPLE}x the L2 "
+                f"(at most {MAX_WEIGHT_COPIES}), one a call in turn: every call reads its weight from DRAM")
+    return ("weights: one, reused by every call (vLLM's benchmarks' way; one that fits the L2 may "
+            "be read from it); --rotate-weights reads them from DRAM")
+
+
 def _plot_line(plot_dir: str) -> str:
     line = f"plots: {plot_dir}/bench_int8_res_n{{N}}_k{{K}}.png"
     if importlib.util.find_spec("matplotlib") is None:
@@ -699,6 +738,7 @@ def print_plan(args: argparse.Namespace, plan: GemmPlan, source: VllmSource) -> 
         f"per provider and measurement ({MIN_BENCH_ITERS} to {MAX_BENCH_ITERS} replays of each); "
         "median and 20th/80th percentiles"
     )
+    print(_weights_line(args.rotate_weights))
     if args.out:
         print(f"results: {args.out}")
     if args.plot_dir:
@@ -744,22 +784,32 @@ def rounds_for(one_call_ms: Sequence[float], measure_ms: float) -> int:
 class _Prepared:
     """A provider that built, ran and matched its reference: ready to be timed."""
 
-    runner: GemmRunner
+    runner: Callable[[], object]  # one call (with rotated weights: on the next copy)
     one_call_ms: float
     max_err_rel: float | None
 
 
-def _prepare_provider(name, a, b, vllm) -> _Prepared | dict:
-    """Builds, runs and checks one provider: a _Prepared to time, or its final record (not
-    timed: unavailable, failed or mismatching)."""
+def _in_rotation(runners: Sequence[GemmRunner]) -> Callable[[], object]:
+    """One callable that calls `runners` in turn, one a call: a graph captured from it walks
+    through them."""
+    calls = itertools.count()
+    return lambda: runners[next(calls) % len(runners)]()
+
+
+def _prepare_provider(name, a, weights, vllm) -> _Prepared | dict:
+    """Builds, runs and checks one provider on each of `weights` (the first one's output is
+    checked): a _Prepared to time, or its final record (not timed: unavailable, failed or
+    mismatching)."""
     max_err = None
     try:
-        runner = build_runner(name, a, b, OUT_DTYPE, vllm=vllm)
+        runner = build_runner(name, a, weights[0], OUT_DTYPE, vllm=vllm)
         out = runner()
         check, max_err, detail = check_output(runner, out)
         del out
         if check == MISMATCH:
             return _measurement(check, max_err_rel=max_err, note=detail)
+        if len(weights) > 1:
+            runner = _in_rotation([runner, *(build_runner(name, a, w, OUT_DTYPE, vllm=vllm) for w in weights[1:])])
         estimate = time_events(runner, warmup_iters=1, bench_iters=3, calls_per_sample=1)
     except ProviderUnavailable as exc:
         return _measurement(UNAVAILABLE, note=str(exc))
@@ -796,10 +846,12 @@ def _time_in_turns(prepared: dict[str, _Prepared], flops: int, measure_ms: float
     }
 
 
-def measure_shape_batch(shape: PlannedShape, m: int, b: torch.Tensor, providers, vllm, args):
+def measure_shape_batch(shape: PlannedShape, m: int, weights: Sequence[torch.Tensor], providers, vllm, args):
+    """One shape and batch size: every provider on a random activation and `weights` (N, K)
+    (more than one: the providers rotate through them, see --rotate-weights)."""
     a = torch.randn(m, shape.k, dtype=OUT_DTYPE, device=DEVICE)
     flops = 2 * m * shape.n * shape.k
-    checked = {name: _prepare_provider(name, a, b, vllm) for name in providers}
+    checked = {name: _prepare_provider(name, a, weights, vllm) for name in providers}
     prepared = {name: p for name, p in checked.items() if isinstance(p, _Prepared)}
     timed = _time_in_turns(prepared, flops, args.measure_ms) if prepared else {}
     measurements = {name: timed.get(name, checked[name]) for name in providers}
@@ -814,6 +866,8 @@ def measure_shape_batch(shape: PlannedShape, m: int, b: torch.Tensor, providers,
         "flops": flops,
         "shape_users": shape.users_text(),
     }
+    if args.rotate_weights:  # absent otherwise, so that results compare with earlier runs'
+        config["weight_copies"] = len(weights)
     return {"config": config, "providers": measurements}
 
 
@@ -927,21 +981,24 @@ def _benchmark(args: argparse.Namespace, plan: GemmPlan, source: VllmSource) -> 
 
     results = []
     configs = [(shape, m) for shape in plan.shapes for m in plan.batch_sizes]
-    weight: tuple[PlannedShape, torch.Tensor] | None = None
+    l2_bytes = _l2_bytes() if args.rotate_weights else 0
+    weights: tuple[PlannedShape, list[torch.Tensor]] | None = None
     interrupted = False
     try:
         with tqdm(configs, desc=NAME, unit="GEMM", file=sys.stderr, disable=None) as bar:
             for shape, m in bar:
                 bar.set_postfix_str(f"N={shape.n} K={shape.k} M={m}")
-                if weight is None or weight[0] is not shape:
-                    weight = None
+                if weights is None or weights[0] is not shape:
+                    weights = None
                     torch.cuda.empty_cache()
-                    weight = (shape, torch.randn(shape.n, shape.k, dtype=OUT_DTYPE, device=DEVICE))
-                results.append(measure_shape_batch(shape, m, weight[1], plan.providers, vllm, args))
+                    copies = weight_copies(shape.n, shape.k, l2_bytes, args.rotate_weights)
+                    weights = (shape, [torch.randn(shape.n, shape.k, dtype=OUT_DTYPE, device=DEVICE)
+                                       for _ in range(copies)])
+                results.append(measure_shape_batch(shape, m, weights[1], plan.providers, vllm, args))
     except KeyboardInterrupt:
         interrupted = True
         print(f"\ninterrupted: keeping the {len(results)} measurements taken", file=sys.stderr)
-    del weight
+    del weights
     torch.cuda.empty_cache()
 
     print()
@@ -949,6 +1006,7 @@ def _benchmark(args: argparse.Namespace, plan: GemmPlan, source: VllmSource) -> 
         "TFLOP/s: 2*M*N*K / median time per call (CUDA-graph replays); M = batch size (tokens); "
         "out = a (M, K) @ w.t(), w (N, K)"
     )
+    print(_weights_line(args.rotate_weights))
     per_shape = len(plan.batch_sizes)
     for i, shape in enumerate(plan.shapes):
         print()
@@ -975,6 +1033,7 @@ def _benchmark(args: argparse.Namespace, plan: GemmPlan, source: VllmSource) -> 
             "measure_ms": args.measure_ms,
             "seed": SEED,
             "input": "a = randn(M, K), w = randn(N, K), bfloat16; out = a @ w.t()",
+            "rotate_weights": args.rotate_weights,
             "out_dtype": str(OUT_DTYPE).removeprefix("torch."),
             "models": list(args.models),
             "tp_sizes": list(args.tp_sizes),
