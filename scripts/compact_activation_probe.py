@@ -21,20 +21,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 
 import torch
 
-from gpu_check_gemm import L2_BYTES, LLAMA_NK, load_vllm, make, parse_nks, print_device, time_interleaved
+from gpu_check_gemm import LLAMA_NK, load_vllm, make, parse_nks, print_device, rotation_copies, time_interleaved
 from qbench_ext import gemm
 
 MS = [17, 33, 48, 65, 100, 129, 200, 257, 288, 320, 513, 1025, 2049, 4097]
 
 
 def probe(m, n, k, vllm_op):
-    copies = max(1, min(8, math.ceil(2 * L2_BYTES / (m * k + n * k))))
-    a, bs, sa, sb, _ = make(m, n, k, copies=copies, compact_a=True)
+    a, bs, sa, sb, _ = make(m, n, k, copies=rotation_copies(m, n, k), compact_a=True)
     out = torch.empty(m, n, dtype=torch.bfloat16, device="cuda")
 
     def padded():

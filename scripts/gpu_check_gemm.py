@@ -26,7 +26,6 @@ Exit status 1 if a correctness check fails.
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import math
 import os
@@ -36,7 +35,7 @@ import time
 import torch
 
 from qbench_ext import gemm, reference_gemm
-from qbench_ext.bench.timing import time_graph_replays_in_turns
+from qbench_ext.bench.timing import calls_in_turn, time_graph_replays_in_turns
 
 LLAMA_NK = [(6144, 4096), (4096, 4096), (28672, 4096), (4096, 14336)]
 MS = [1, 16, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384]
@@ -105,11 +104,10 @@ def check_correctness(configs) -> bool:
 # Timing
 
 
-def cycling(fns):
-    """One callable that calls fns in turn (the weight copies), so that a graph of N calls
-    walks through them."""
-    calls = itertools.count()
-    return lambda: fns[next(calls) % len(fns)]()
+def rotation_copies(m, n, k):
+    """Copies of the operands a timed problem rotates through: enough that their bytes exceed
+    twice the L2, at most 8."""
+    return max(1, min(8, math.ceil(2 * L2_BYTES / (m * k + n * k))))
 
 
 def time_interleaved(fn_lists, replays=7):
@@ -117,7 +115,7 @@ def time_interleaved(fn_lists, replays=7):
     taken in turns (bench/timing.py): a drift of the clocks during the run then moves every
     figure alike, so the ratios between them hold."""
     timings = time_graph_replays_in_turns(
-        [cycling(fns) for fns in fn_lists], warmup_iters=[len(fns) for fns in fn_lists], bench_iters=replays
+        [calls_in_turn(fns) for fns in fn_lists], warmup_iters=[len(fns) for fns in fn_lists], bench_iters=replays
     )
     return [t.median_ms * 1e3 for t in timings]
 
@@ -147,8 +145,7 @@ def bench(configs, ms, nks, with_bias, vllm_op, compact_a, weight_copies=None):
     print(hdr)
     for (n, k) in nks:
         for m in ms:
-            per_copy = m * k + n * k
-            copies = weight_copies or max(1, min(8, math.ceil(2 * L2_BYTES / per_copy)))
+            copies = weight_copies or rotation_copies(m, n, k)
             a, bs, sa, sb, bias = make(m, n, k, bias=with_bias, copies=copies, compact_a=compact_a)
             out = torch.empty(m, n, dtype=torch.bfloat16, device="cuda")
             flops = 2.0 * m * n * k

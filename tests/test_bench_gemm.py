@@ -13,6 +13,7 @@ import torch
 from qbench_ext import reference_gemm, reference_int8_quant
 from qbench_ext.bench import build_parser, main
 from qbench_ext.bench import gemm as gemm_suite
+from qbench_ext.bench.timing import calls_in_turn
 from qbench_ext.bench.gemm import PROVIDER_CFGS, build_int8_runner
 from qbench_ext.bench.model_shapes import MODEL_CONFIGS, linear_layers, resolve_model, weight_shapes
 from qbench_ext.bench.peers import ProviderUnavailable
@@ -269,24 +270,23 @@ def test_gemm_flags():
 
 
 @pytest.mark.parametrize(
-    "n, k, l2_bytes, rotate, copies",
+    "n, k, l2_bytes, copies",
     [
-        (6144, 4096, 50 << 20, False, 1),
-        (6144, 4096, 50 << 20, True, 5),  # 25.2 MB a copy: 5 exceed 2 x 52.4 MB
-        (4096, 4096, 50 << 20, True, 7),
-        (28672, 4096, 50 << 20, True, 1),  # one copy is past twice the L2 already
-        (16, 16, 50 << 20, True, 8),  # at most MAX_WEIGHT_COPIES
+        (6144, 4096, 50 << 20, 5),  # 25.2 MB a copy: 5 exceed 2 x 52.4 MB
+        (4096, 4096, 50 << 20, 7),
+        (28672, 4096, 50 << 20, 1),  # one copy is past twice the L2 already
+        (16, 16, 50 << 20, 8),  # at most MAX_WEIGHT_COPIES
     ],
 )
-def test_weight_copies_exceed_twice_the_l2(n, k, l2_bytes, rotate, copies):
-    assert gemm_suite.weight_copies(n, k, l2_bytes, rotate) == copies
-    if rotate and copies < gemm_suite.MAX_WEIGHT_COPIES:
+def test_weight_copies_exceed_twice_the_l2(n, k, l2_bytes, copies):
+    assert gemm_suite.weight_copies(n, k, l2_bytes) == copies
+    if copies < gemm_suite.MAX_WEIGHT_COPIES:
         assert copies * n * k > 2 * l2_bytes >= (copies - 1) * n * k
 
 
 def test_rotation_calls_the_runners_in_turn():
     calls = []
-    rotation = gemm_suite._in_rotation([lambda i=i: calls.append(i) for i in range(3)])
+    rotation = calls_in_turn([lambda i=i: calls.append(i) for i in range(3)])
     for _ in range(7):
         rotation()
     assert calls == [0, 1, 2, 0, 1, 2, 0]
@@ -547,7 +547,8 @@ def test_a_whole_run_on_the_cpu_with_timing_faked(rotate, tmp_path, capsys, monk
     assert report["settings"]["rotate_weights"] == rotate
     for r in report["results"]:
         n, k = r["config"]["n"], r["config"]["k"]
-        assert r["config"].get("weight_copies", 1) == gemm_suite.weight_copies(n, k, 384 * 4096 * 5 // 4, rotate)
+        expected = gemm_suite.weight_copies(n, k, 384 * 4096 * 5 // 4) if rotate else 1
+        assert r["config"].get("weight_copies", 1) == expected
         assert ("weight_copies" in r["config"]) == rotate
     assert first["config"].get("weight_copies", 1) == copies
     bf16_weights = {ptr for name, ptr in built[:copies] if name == "torch-bf16"}

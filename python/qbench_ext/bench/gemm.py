@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import itertools
 import math
 import sys
 from collections.abc import Callable, Sequence
@@ -55,7 +54,7 @@ from .peers import (
 )
 from .records import ERROR, EVENTS_MARK, MISMATCH, UNAVAILABLE
 from .table import format_table
-from .timing import MIN_REPLAY_MS, time_events, time_graph_replay, time_graph_replays_in_turns
+from .timing import MIN_REPLAY_MS, calls_in_turn, time_events, time_graph_replay, time_graph_replays_in_turns
 
 NAME = "gemm"
 HELP = (
@@ -689,12 +688,10 @@ def plan_gemm(args: argparse.Namespace, vllm_available: bool) -> GemmPlan:
     return GemmPlan(tuple(shapes), tuple(dict.fromkeys(batch_sizes)), tuple(providers))
 
 
-def weight_copies(n: int, k: int, l2_bytes: int, rotate: bool) -> int:
-    """How many copies of an (N, K) weight a provider cycles through: 1 without rotation, else
+def weight_copies(n: int, k: int, l2_bytes: int) -> int:
+    """How many copies of an (N, K) weight a provider cycles through with --rotate-weights:
     enough that their int8 bytes exceed ROTATION_L2_MULTIPLE times the L2, at most
     MAX_WEIGHT_COPIES."""
-    if not rotate:
-        return 1
     return max(1, min(MAX_WEIGHT_COPIES, math.ceil(ROTATION_L2_MULTIPLE * l2_bytes / (n * k))))
 
 
@@ -789,13 +786,6 @@ class _Prepared:
     max_err_rel: float | None
 
 
-def _in_rotation(runners: Sequence[GemmRunner]) -> Callable[[], object]:
-    """One callable that calls `runners` in turn, one a call: a graph captured from it walks
-    through them."""
-    calls = itertools.count()
-    return lambda: runners[next(calls) % len(runners)]()
-
-
 def _prepare_provider(name, a, weights, vllm) -> _Prepared | dict:
     """Builds, runs and checks one provider on each of `weights` (the first one's output is
     checked): a _Prepared to time, or its final record (not timed: unavailable, failed or
@@ -809,7 +799,7 @@ def _prepare_provider(name, a, weights, vllm) -> _Prepared | dict:
         if check == MISMATCH:
             return _measurement(check, max_err_rel=max_err, note=detail)
         if len(weights) > 1:
-            runner = _in_rotation([runner, *(build_runner(name, a, w, OUT_DTYPE, vllm=vllm) for w in weights[1:])])
+            runner = calls_in_turn([runner, *(build_runner(name, a, w, OUT_DTYPE, vllm=vllm) for w in weights[1:])])
         estimate = time_events(runner, warmup_iters=1, bench_iters=3, calls_per_sample=1)
     except ProviderUnavailable as exc:
         return _measurement(UNAVAILABLE, note=str(exc))
@@ -981,7 +971,6 @@ def _benchmark(args: argparse.Namespace, plan: GemmPlan, source: VllmSource) -> 
 
     results = []
     configs = [(shape, m) for shape in plan.shapes for m in plan.batch_sizes]
-    l2_bytes = _l2_bytes() if args.rotate_weights else 0
     weights: tuple[PlannedShape, list[torch.Tensor]] | None = None
     interrupted = False
     try:
@@ -991,7 +980,7 @@ def _benchmark(args: argparse.Namespace, plan: GemmPlan, source: VllmSource) -> 
                 if weights is None or weights[0] is not shape:
                     weights = None
                     torch.cuda.empty_cache()
-                    copies = weight_copies(shape.n, shape.k, l2_bytes, args.rotate_weights)
+                    copies = weight_copies(shape.n, shape.k, _l2_bytes()) if args.rotate_weights else 1
                     weights = (shape, [torch.randn(shape.n, shape.k, dtype=OUT_DTYPE, device=DEVICE)
                                        for _ in range(copies)])
                 results.append(measure_shape_batch(shape, m, weights[1], plan.providers, vllm, args))

@@ -10,6 +10,7 @@ operations too long to need a graph (the copy-bandwidth ceiling).
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 from collections.abc import Callable, Sequence
@@ -77,6 +78,13 @@ def _elapsed_ms(run: Callable[[], None], repeats: int) -> list[float]:
         end.record()
     torch.cuda.synchronize()
     return [start.elapsed_time(end) for start, end in events]
+
+
+def calls_in_turn(fns: Sequence[Callable[[], object]]) -> Callable[[], object]:
+    """One callable that calls `fns` in turn, one a call: a graph captured from it walks
+    through them (e.g. one GEMM on several copies of its weight)."""
+    calls = itertools.count()
+    return lambda: fns[next(calls) % len(fns)]()
 
 
 def _capture(fn: Callable[[], object], calls: int) -> torch.cuda.CUDAGraph:
