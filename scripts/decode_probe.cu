@@ -23,6 +23,7 @@
 //   QB_PROBE_WEIGHT_COPIES=1 ./decode_probe   # one weight, L2-resident between calls
 //   QB_PROBE_GEMM_ONLY=1 ./decode_probe       # the GEMM rows only
 //   QB_PROBE_MS=1,5,16,40 ./decode_probe      # those token counts (default 1, 16)
+//   QB_PROBE_NK=5120x5120,4608x3584 ./decode_probe   # those weight shapes (default Llama-3.1-8B's)
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
@@ -238,7 +239,7 @@ int main(int argc, char** argv) {
   }
 
   bool all_ok = true;
-  for (const auto& nk : kDecodeShapes) {
+  for (const auto& nk : decode_shapes()) {
     const int n = nk[0], k = nk[1];
     if (profiling && (n != profile[0] || k != profile[1])) continue;
     const int64_t weight_bytes = int64_t(n) * k;

@@ -4,6 +4,8 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <array>
+#include <cstdio>
 #include <cstdlib>
 #include <cstdint>
 #include <vector>
@@ -13,8 +15,19 @@
 
 namespace probe {
 
-// Llama-3.1-8B TP1's weights as (N, K).
-constexpr int kDecodeShapes[][2] = {{6144, 4096}, {4096, 4096}, {28672, 4096}, {4096, 14336}};
+// Llama-3.1-8B TP1's weights as (N, K), or those of QB_PROBE_NK=NxK,NxK,... in the environment.
+inline std::vector<std::array<int, 2>> decode_shapes() {
+  std::vector<std::array<int, 2>> shapes = {{6144, 4096}, {4096, 4096}, {28672, 4096}, {4096, 14336}};
+  if (const char* spec = std::getenv("QB_PROBE_NK")) {
+    shapes.clear();
+    int n, k, used;
+    for (const char* c = spec; std::sscanf(c, "%dx%d%n", &n, &k, &used) == 2; c += used + (c[used] == ',')) {
+      shapes.push_back({n, k});
+      if (c[used] == '\0') break;
+    }
+  }
+  return shapes;
+}
 
 // Random N x K weights, in enough copies that calls rotating through them read from DRAM (three
 // times the L2), as a forward pass does; QB_PROBE_WEIGHT_COPIES=C in the environment makes C

@@ -77,7 +77,7 @@ int main() {
   std::printf("%5s %6s %6s %6s %5s %8s %8s %7s %7s %7s %7s %8s %8s %8s\n", "M", "N", "K", "ctas", "call", "period",
               "floor", "pre", "loop", "tail", "epi", "slowest", "overlap", "cyc/ns");
 
-  for (const auto& nk : kDecodeShapes) {
+  for (const auto& nk : decode_shapes()) {
     const int n = nk[0], k = nk[1];
     const int64_t weight_bytes = int64_t(n) * k;
     const std::vector<int8_t*> weights = weight_copies(weight_bytes, prop, stream);
