@@ -354,8 +354,8 @@ def test_gpu_compact_activation_copied(m):
 
 # The hand-written decode configuration (csrc/gemm/int8_scaled_mm_decode.cu), forced on the
 # edges of its tiling: 16 weight rows x 16 tokens a CTA, K in 16-byte pieces, 64-byte chunks,
-# 2048-byte stages split over 8 warps (and 32-row CTAs, 1024-byte stages, where the launcher
-# picks them: test_gpu_decode_32_row_ctas).
+# 2048-byte stages split over 8 warps (and the other forms where the launcher picks them:
+# test_gpu_decode_other_forms).
 DECODE_CONFIG = 8
 DECODE_MS = (1, 2, 7, 15, 16, 17, 33)  # one token, one n8 tile, two, two CTAs along M, three
 # K: one piece (16); a partial chunk (48); one piece past two stages, for warp 0 (4112) and for
@@ -385,14 +385,17 @@ def test_gpu_decode_config_edges(m, n, k):
 
 @gpu
 @needs_sm90
-@pytest.mark.parametrize("k", (16, 1040, 4112))
+@pytest.mark.parametrize("k", (16, 1040, 1552, 4112))
 @pytest.mark.parametrize("m", (1, 9, 16))
-def test_gpu_decode_32_row_ctas(m, k):
-    """N / 16 = 2 * SMs + 1 CTAs of 16 rows would need a second round of the GPU's 2 CTAs an SM,
-    so the launcher takes 32-row CTAs (use_32_row_ctas), the last one half past N. K: one piece,
-    one piece past a 1024-byte stage, and past four. Exact on a NaN-poisoned output (so no
-    element up to N is left unwritten), bit-identical to the CUTLASS swap-AB configuration."""
-    n = 16 * (2 * torch.cuda.get_device_properties(0).multi_processor_count + 1)
+@pytest.mark.parametrize("slots_per_sm", (2, 3), ids=("16-rows-3-ctas-an-sm", "32-rows"))
+def test_gpu_decode_other_forms(slots_per_sm, m, k):
+    """N / 16 = slots_per_sm * SMs + 1 CTAs of 16 rows: at 2, a second round of the GPU's 2 CTAs
+    an SM, so the launcher takes 16-row CTAs at 3 an SM (96 weight bytes a lane, 1536-byte
+    stages); at 3, a second round of those too, so 32-row CTAs (1024-byte stages), the last one
+    half past N (choose_form). K: one piece, one piece past a 1024-byte stage, past a 1536-byte
+    one, and past four. Exact on a NaN-poisoned output (so no element up to N is left
+    unwritten), bit-identical to the CUTLASS swap-AB configuration."""
+    n = 16 * (slots_per_sm * torch.cuda.get_device_properties(0).multi_processor_count + 1)
     cutlass_config = gemm.int8_scaled_mm_configs().index("sm90_swap_128x16x128_c1x1_coop_sk")
     for j in (0, 7, 13):
         cutlass_out, decode_out = run_and_check(m, n, k, VARIANTS[j], configs=(cutlass_config, DECODE_CONFIG),

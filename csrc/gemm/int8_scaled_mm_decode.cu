@@ -13,9 +13,10 @@
 // 16 rows, 128 with 32), warps side by side, so a stage of the CTA reads 2 KB (1 KB) of
 // contiguous k per row. Each lane holds 128 weight bytes in flight (4 chunks x 2 rows, or 2
 // chunks x 4 rows, of 16 bytes: 32 KB a CTA, ~64 KB an SM at 2 CTAs) before it runs the MMAs
-// of the stage. Rows past N (N a multiple of 16, not of 32) are neither read nor written. The
-// int32 partial tiles of the 8 warps are summed in shared memory (exact), then the epilogue
-// scales, adds the bias, rounds and stores. Which row count a launch uses: use_32_row_ctas.
+// of the stage; in the form with 3 CTAs an SM (16 rows only), 96 bytes (3 chunks x 2 rows).
+// Rows past N (N a multiple of 16, not of 32) are neither read nor written. The int32 partial
+// tiles of the 8 warps are summed in shared memory (exact), then the epilogue scales, adds the
+// bias, rounds and stores. Which form a launch uses: choose_form.
 //
 // The launch uses programmatic dependent launch (PDL): a decode GEMM lasts a few
 // microseconds, of which the launch would otherwise be a large part. A CTA that starts while
@@ -77,16 +78,20 @@ namespace {
 
 constexpr int kWarps = 8;  // split K
 constexpr int kThreads = kWarps * 32;
-constexpr int kCtasPerSm = 2;  // the kernel's __launch_bounds__: at most 128 registers a thread
 constexpr int kTokens = 16;  // tokens (output rows m) of a CTA: two n8 MMA tiles
 constexpr int kPieceBytes = 16;                            // one 128-bit load
 constexpr int kChunkK = 4 * kPieceBytes;                   // a quad's k per row and load: 64
-constexpr int kWeightBytesPerLane = 128;                   // weight bytes a lane has in flight
-// The CTA's weight rows (output columns n): kMTiles MMA tiles of 16 (the MMA's M). Each lane
-// holds 2 * kMTiles rows; the chunks a row it keeps in flight shrink to match.
-template <int kMTiles>
+// The CTA's weight rows (output columns n): kMTiles MMA tiles of 16 (the MMA's M), and the CTAs
+// an SM holds (the kernel's __launch_bounds__). Each lane holds 2 * kMTiles rows and the weight
+// bytes in flight that its registers allow: 128 at 2 CTAs an SM (at most 128 registers a
+// thread), 96 at 3 (at most 80: the register file allows 85, granted in steps of 8); the chunks
+// a row it keeps in flight shrink to match.
+template <int kMTiles, int kCtasPerSm>
 struct Tiling {
+  static_assert(kCtasPerSm == 2 || (kCtasPerSm == 3 && kMTiles == 1), "the forms choose_form launches");
+  static constexpr int kCtas = kCtasPerSm;
   static constexpr int kRows = 16 * kMTiles;
+  static constexpr int kWeightBytesPerLane = kCtasPerSm == 2 ? 128 : 96;
   static constexpr int kChunksPerStage = kWeightBytesPerLane / (2 * kMTiles * kPieceBytes);
   static constexpr int kWarpStageK = kChunksPerStage * kChunkK;
   static constexpr int kCtaStageK = kWarps * kWarpStageK;
@@ -168,10 +173,10 @@ __device__ __forceinline__ float scale_and_bias(int32_t acc, float scale_a, floa
   return __fmaf_rn(scale_b, __fmul_rn(scale_a, __int2float_rn(acc)), bias);
 }
 
-template <bool kOutFp16, int kMTiles>
-__global__ void __launch_bounds__(kThreads, kCtasPerSm) int8_decode_gemm_kernel(const Problem p) {
+template <bool kOutFp16, class T>
+__global__ void __launch_bounds__(kThreads, T::kCtas) int8_decode_gemm_kernel(const Problem p) {
   using Out = OutType<kOutFp16>;
-  using T = Tiling<kMTiles>;
+  constexpr int kMTiles = T::kRows / 16;
   constexpr int kRows = T::kRows, kChunks = T::kChunksPerStage;
   // Each warp's int32 partial tile, [token m][weight row n].
   __shared__ int32_t partial[kWarps][kTokens][kRows];
@@ -314,17 +319,38 @@ __global__ void __launch_bounds__(kThreads, kCtasPerSm) int8_decode_gemm_kernel(
 
 bool aligned16(const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; }
 
-// 32 weight rows a CTA where 16-row CTAs would need a second, partial round of the GPU's
-// kCtasPerSm * SMs slots and 32-row ones fit in one (Llama-3.1-8B's N = 6144 at K = 4096,
-// N = 8192 at K = 8192); 16 rows everywhere else, whose more CTAs keep more bytes in flight.
-// H200, in turns (docs/measurements/h200-2026-12-02-decode-rows): M = 16, N = 6144, K = 4096:
-// 16 rows 10.1-10.6 us, 32 rows 8.9-9.4, vLLM 9.3-9.5; N = 8192, K = 8192: 21.0 -> 18.4; but
-// N = 4096: 6.4 -> 7.1, N = 10240 (3 rounds -> 2): 26.7 -> 27.6, N = 28672: 32.9 -> 34.0.
-bool use_32_row_ctas(int n, int token_tiles, int sm_count) {
-  const int64_t slots = int64_t(kCtasPerSm) * sm_count;
-  const int64_t ctas_16 = int64_t(n / Tiling<1>::kRows) * token_tiles;
-  const int64_t ctas_32 = int64_t((n + Tiling<2>::kRows - 1) / Tiling<2>::kRows) * token_tiles;
-  return ctas_16 > slots && ctas_32 <= slots;
+// The three forms: 16 rows at 2 CTAs an SM, 16 rows at 3, 32 rows at 2.
+using Rows16 = Tiling<1, 2>;
+using Rows16Dense = Tiling<1, 3>;
+using Rows32 = Tiling<2, 2>;
+enum class Form { kRows16, kRows16Dense, kRows32 };
+
+// Which form a launch uses: the one whose CTAs all fit in the GPU's slots at once, in this order
+// of preference; 16 rows at 2 CTAs an SM where none does, whose more CTAs keep more bytes in
+// flight. H200, in turns:
+//  - 16 rows at 3 CTAs an SM where 16 rows at 2 need a second, partial round of slots: 6-15%
+//    faster at the 6 shapes timed there (Llama-3.1-8B's N = 6144 at K = 4096, M = 1 / 16:
+//    7.41 / 8.46 us against 8.06 / 8.83 for 32 rows; N = 5120, K = 5120: 8.52 / 9.25 against
+//    9.54 / 10.43); forced elsewhere it lost, e.g. N = 4096: 6.18 / 6.75 against 5.54 / 6.29,
+//    N = 28672: 30.2 / 35.3 against 29.3 / 32.0 (docs/measurements/h200-2026-12-04-decode-three-ctas).
+//  - 32 rows where even that needs two rounds and 32-row CTAs fit in one (N = 8192 at
+//    K = 8192): docs/measurements/h200-2026-12-02-decode-rows, M = 16, N = 6144, K = 4096:
+//    16 rows 10.1-10.6 us, 32 rows 8.9-9.4; N = 8192, K = 8192: 21.0 -> 18.4; but N = 4096:
+//    6.4 -> 7.1, N = 10240 (3 rounds -> 2): 26.7 -> 27.6, N = 28672: 32.9 -> 34.0.
+Form choose_form(int n, int token_tiles, int sm_count) {
+  const int64_t ctas_16 = int64_t(n / Rows16::kRows) * token_tiles;
+  const int64_t ctas_32 = int64_t((n + Rows32::kRows - 1) / Rows32::kRows) * token_tiles;
+  if (ctas_16 <= int64_t(Rows16::kCtas) * sm_count) return Form::kRows16;
+  if (ctas_16 <= int64_t(Rows16Dense::kCtas) * sm_count) return Form::kRows16Dense;
+  if (ctas_32 <= int64_t(Rows32::kCtas) * sm_count) return Form::kRows32;
+  return Form::kRows16;
+}
+
+template <class T>
+cudaError_t launch_form(const Problem& p, int token_tiles) {
+  const dim3 grid((p.n + T::kRows - 1) / T::kRows, token_tiles);
+  const auto kernel = p.out_fp16 ? int8_decode_gemm_kernel<true, T> : int8_decode_gemm_kernel<false, T>;
+  return launch_with_pdl(kernel, grid, dim3(kThreads), p.stream, p);
 }
 
 }  // namespace
@@ -337,12 +363,17 @@ std::string sm90_decode_mma_16x16_ksplit8(const Problem& p) {
     return "the decode kernel needs 16-byte aligned a and b rows and out";
   }
   const int token_tiles = std::min(token_tile_count(p.m), kMaxGridY);
-  const bool wide_ctas = use_32_row_ctas(p.n, token_tiles, p.sm_count);
-  const int rows = wide_ctas ? Tiling<2>::kRows : Tiling<1>::kRows;
-  const dim3 grid((p.n + rows - 1) / rows, token_tiles);
-  const auto kernel = wide_ctas ? (p.out_fp16 ? int8_decode_gemm_kernel<true, 2> : int8_decode_gemm_kernel<false, 2>)
-                                : (p.out_fp16 ? int8_decode_gemm_kernel<true, 1> : int8_decode_gemm_kernel<false, 1>);
-  const cudaError_t err = launch_with_pdl(kernel, grid, dim3(kThreads), p.stream, p);
+  cudaError_t err;
+  switch (choose_form(p.n, token_tiles, p.sm_count)) {
+    case Form::kRows16Dense:
+      err = launch_form<Rows16Dense>(p, token_tiles);
+      break;
+    case Form::kRows32:
+      err = launch_form<Rows32>(p, token_tiles);
+      break;
+    default:
+      err = launch_form<Rows16>(p, token_tiles);
+  }
   if (err != cudaSuccess) return std::string("decode kernel launch failed: ") + cudaGetErrorString(err);
   return {};
 }
