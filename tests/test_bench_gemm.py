@@ -429,6 +429,33 @@ def test_shape_table_has_providers_down_and_batch_sizes_across():
     assert lines[5].split() == ["vllm-int8-channel-w-token-a", "mismatch", "mismatch"]
 
 
+def test_weight_read_table_shows_decode_batch_sizes_of_8_bit_weights():
+    n, k, copy_gbps = 6144, 4096, 4000.0
+    read_ms = n * k / (copy_gbps * 1e9) * 1e3  # 6.29 us
+
+    def timed(ms):
+        return {**_measurement("ok", 1.0), "median_ms": ms}
+
+    results = [
+        {"config": {"m": m}, "providers": {
+            "torch-bf16": timed(0.02),
+            "int8-channel-w-token-a-noquant": timed(read_ms / 0.8 * m ** 0.1),
+            "vllm-int8-channel-w-token-a-noquant": _measurement("MISMATCH"),
+        }}
+        for m in (1, 16, 64)
+    ]
+    text = gemm_suite.format_weight_read_table(results, list(results[0]["providers"]), n, k, copy_gbps)
+    lines = text.splitlines()
+    assert lines[0] == ("M <= 16: reading the 8-bit weight (25.2 MB) once at copy bandwidth (4000 GB/s) "
+                        "takes 6.29 us; that time as a % of each median:")
+    assert lines[1].split() == ["provider", "\\", "M", "1", "16"]  # no M = 64
+    assert lines[3].split() == ["int8-channel-w-token-a-noquant", "80.0%", f"{80 / 16 ** 0.1:.1f}%"]
+    assert lines[4].split() == ["vllm-int8-channel-w-token-a-noquant", "mismatch", "mismatch"]
+    assert len(lines) == 5  # torch-bf16's weight is not 8-bit
+    assert gemm_suite.format_weight_read_table(results[2:], list(results[0]["providers"]), n, k, copy_gbps) is None
+    assert gemm_suite.format_weight_read_table(results, ["torch-bf16"], n, k, copy_gbps) is None
+
+
 def test_shape_header_and_plot_name():
     shape = gemm_suite.plan_shapes([LLAMA_8B], [1])[0]
     assert shape.header() == f"{LLAMA_8B}, N=6144 K=4096, BF16 vs INT8 GEMMs TFLOP/s:"
@@ -529,6 +556,9 @@ def test_a_whole_run_on_the_cpu_with_timing_faked(rotate, tmp_path, capsys, monk
     flops_1 = 2 * 1 * 384 * 4096 / 0.5e-3 / 1e12
     assert table[3].split() == ["torch-bf16", f"{flops_1:.3f}", f"{32 * flops_1:.3f}"]
     assert table[6].split()[:2] == ["torch-int8-mm", "n/a"]  # M = 1: _int_mm needs M > 16
+    read = "M <= 16: reading the 8-bit weight (1.6 MB) once at copy bandwidth (3000 GB/s) takes 0.52 us"
+    assert table[8].startswith(read)
+    assert table[11].split() == ["int8-channel-w-token-a", f"{100 * 384 * 4096 / 3000e9 / 0.5e-3:.1f}%"]
     report = json.loads(out_file.read_text())
     assert report["suite"] == "gemm"
     assert report["ceilings"]["int8_tops"] == 733.0 and report["ceilings"]["matrix_size"] == 8192

@@ -883,6 +883,33 @@ def format_shape_table(results: list[dict], providers: Sequence[str]) -> str:
     return format_table(headers, rows, left_columns=1)
 
 
+# Batch sizes up to this are decode: a call's time should be the time to read its weight once.
+DECODE_MAX_M = 16
+
+
+def format_weight_read_table(results: list[dict], providers: Sequence[str], n: int, k: int,
+                             copy_gbps: float) -> str | None:
+    """The decode batch sizes (M <= DECODE_MAX_M) of one shape's `results`: for each provider
+    with an 8-bit weight, the time to read that weight (N x K bytes) once at the copy bandwidth
+    as a % of its median time; its heading says that time. None where there is nothing to show."""
+    decode = [r for r in results if r["config"]["m"] <= DECODE_MAX_M]
+    names = [name for name in providers if PROVIDER_CFGS[name]["dtype"] in ("int8", "fp8")]
+    if not decode or not names or copy_gbps <= 0:
+        return None
+    read_ms = n * k / (copy_gbps * 1e9) * 1e3
+
+    def cell(measurement: dict) -> str:
+        if measurement["median_ms"] is None:
+            return _cell(measurement)
+        return f"{100 * read_ms / measurement['median_ms']:.1f}%"
+
+    heading = (f"M <= {DECODE_MAX_M}: reading the 8-bit weight ({n * k / 1e6:.1f} MB) once at copy bandwidth "
+               f"({copy_gbps:.0f} GB/s) takes {read_ms * 1e3:.2f} us; that time as a % of each median:")
+    headers = ["provider \\ M", *(str(r["config"]["m"]) for r in decode)]
+    rows = [[name, *(cell(r["providers"][name]) for r in decode)] for name in names]
+    return heading + "\n" + format_table(headers, rows, left_columns=1)
+
+
 def _ceilings_line(ceilings, matrix: dict, matrix_errors: dict) -> str:
     parts = [
         f"copy {ceilings.copy_gbps:.0f} GB/s",
@@ -1002,7 +1029,12 @@ def _benchmark(args: argparse.Namespace, plan: GemmPlan, source: VllmSource) -> 
         print(shape.header())
         if len(shape.users) > 1:
             print(f"(the same shape: {shape.users_text()})")
-        print(format_shape_table(results[i * per_shape:(i + 1) * per_shape], plan.providers))
+        shape_results = results[i * per_shape:(i + 1) * per_shape]
+        print(format_shape_table(shape_results, plan.providers))
+        weight_read = format_weight_read_table(shape_results, plan.providers, shape.n, shape.k, ceilings.copy_gbps)
+        if weight_read:
+            print()
+            print(weight_read)
     print()
     notes = records.distinct_notes(results, vllm.describe(), "measurement")
     mismatch = "output differs from the exact result of its operands"
