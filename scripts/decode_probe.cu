@@ -227,17 +227,6 @@ int main(int argc, char** argv) {
   if (const char* spec = std::getenv("QB_PROFILE")) std::sscanf(spec, "%d,%d,%d", &profile[0], &profile[1], &profile[2]);
   const bool profiling = profile[0] > 0;
 
-  // QB_PROBE_MS=1,5,16,40: the token counts of the GEMM rows (default 1 and 16).
-  std::vector<int> probe_ms = {1, 16};
-  if (const char* ms = std::getenv("QB_PROBE_MS")) {
-    probe_ms.clear();
-    for (const char* c = ms; *c != '\0';) {
-      probe_ms.push_back(std::atoi(c));
-      while (*c != '\0' && *c != ',') ++c;
-      if (*c == ',') ++c;
-    }
-  }
-
   bool all_ok = true;
   for (const auto& nk : decode_shapes()) {
     const int n = nk[0], k = nk[1];
@@ -293,7 +282,7 @@ int main(int argc, char** argv) {
       std::printf("%-10s %-9s %6s %6d %6d %9.2f %9.2f %6.1f%% %s\n", "bulk", kReadModeNames[mode], "-", n, k, us,
                   floor_us, 100.0f * floor_us / us, "-");
     }
-    for (int m : probe_ms) {
+    for (int m : decode_token_counts()) {
       if (profiling && m != profile[2]) continue;
       __nv_bfloat16 *out, *expected;
       CHECK_CUDA(cudaMalloc(&out, int64_t(m) * n * sizeof(__nv_bfloat16)));

@@ -21,12 +21,22 @@ inline std::vector<std::array<int, 2>> decode_shapes() {
   if (const char* spec = std::getenv("QB_PROBE_NK")) {
     shapes.clear();
     int n, k, used;
-    for (const char* c = spec; std::sscanf(c, "%dx%d%n", &n, &k, &used) == 2; c += used + (c[used] == ',')) {
+    for (const char* c = spec; std::sscanf(c, "%dx%d%n", &n, &k, &used) == 2; c += used + (c[used] == ','))
       shapes.push_back({n, k});
-      if (c[used] == '\0') break;
-    }
   }
   return shapes;
+}
+
+// The token counts M of the GEMM rows: 1 and 16, or those of QB_PROBE_MS=1,5,16,... in the
+// environment.
+inline std::vector<int> decode_token_counts() {
+  std::vector<int> ms = {1, 16};
+  if (const char* spec = std::getenv("QB_PROBE_MS")) {
+    ms.clear();
+    int m, used;
+    for (const char* c = spec; std::sscanf(c, "%d%n", &m, &used) == 1; c += used + (c[used] == ',')) ms.push_back(m);
+  }
+  return ms;
 }
 
 // Random N x K weights, in enough copies that calls rotating through them read from DRAM (three

@@ -15,6 +15,7 @@
 //
 //   nvcc -std=c++20 -O3 -gencode=arch=compute_90a,code=sm_90a --expt-relaxed-constexpr -Icsrc \
 //        scripts/decode_timeline_probe.cu -o decode_timeline_probe
+//   QB_PROBE_NK=... QB_PROBE_MS=... ./decode_timeline_probe   # other shapes, token counts (as decode_probe)
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -82,7 +83,7 @@ int main() {
     const int64_t weight_bytes = int64_t(n) * k;
     const std::vector<int8_t*> weights = weight_copies(weight_bytes, prop, stream);
     const int copies = static_cast<int>(weights.size());
-    for (int m : {1, 16}) {
+    for (int m : decode_token_counts()) {
       void* out;
       CHECK_CUDA(cudaMalloc(&out, int64_t(m) * n * 2));
       Problem p = decode_problem(m, n, k, out, prop, stream);
