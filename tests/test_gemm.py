@@ -385,16 +385,19 @@ def test_gpu_decode_config_edges(m, n, k):
 
 @gpu
 @needs_sm90
-@pytest.mark.parametrize("k", (16, 1040, 1552, 4112))
+@pytest.mark.parametrize("k", (16, 1040, 1552, 4080))
 @pytest.mark.parametrize("m", (1, 9, 16))
-@pytest.mark.parametrize("slots_per_sm", (2, 3), ids=("16-rows-3-ctas-an-sm", "32-rows"))
+@pytest.mark.parametrize("slots_per_sm", (2, 3, 4, 6),
+                         ids=("16-rows-3-ctas-an-sm", "32-rows", "32-rows-3-ctas-an-sm", "16-rows-two-rounds"))
 def test_gpu_decode_other_forms(slots_per_sm, m, k):
-    """N / 16 = slots_per_sm * SMs + 1 CTAs of 16 rows: at 2, a second round of the GPU's 2 CTAs
-    an SM, so the launcher takes 16-row CTAs at 3 an SM (96 weight bytes a lane, 1536-byte
-    stages); at 3, a second round of those too, so 32-row CTAs (1024-byte stages), the last one
-    half past N (choose_form). K: one piece, one piece past a 1024-byte stage, past a 1536-byte
-    one, and past four. Exact on a NaN-poisoned output (so no element up to N is left
-    unwritten), bit-identical to the CUTLASS swap-AB configuration."""
+    """N / 16 = slots_per_sm * SMs + 1 CTAs of 16 rows, which the launcher (launch_decode) puts
+    in the first form whose CTAs all fit the GPU at once: at 2, 16-row CTAs at 3 an SM (96 weight
+    bytes a lane, 1536-byte stages); at 3, 32-row CTAs at 2 (1024-byte stages); at 4, 32-row CTAs
+    at 3 (512-byte stages, up to K = 4096); at 6 none fits, so 16-row CTAs at 2 in two rounds.
+    With 32 rows the last CTA is half past N. K: one piece, one piece past 1024 bytes, past a
+    1536-byte stage, and 16 bytes short of 4096 (a partial last stage in every form). Exact on a
+    NaN-poisoned output (so no element up to N is left unwritten), bit-identical to the CUTLASS
+    swap-AB configuration."""
     n = 16 * (slots_per_sm * torch.cuda.get_device_properties(0).multi_processor_count + 1)
     cutlass_config = gemm.int8_scaled_mm_configs().index("sm90_swap_128x16x128_c1x1_coop_sk")
     for j in (0, 7, 13):

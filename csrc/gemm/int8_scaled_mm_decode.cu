@@ -13,10 +13,11 @@
 // 16 rows, 128 with 32), warps side by side, so a stage of the CTA reads 2 KB (1 KB) of
 // contiguous k per row. Each lane holds 128 weight bytes in flight (4 chunks x 2 rows, or 2
 // chunks x 4 rows, of 16 bytes: 32 KB a CTA, ~64 KB an SM at 2 CTAs) before it runs the MMAs
-// of the stage; in the form with 3 CTAs an SM (16 rows only), 96 bytes (3 chunks x 2 rows).
+// of the stage; in the forms with 3 CTAs an SM, 96 bytes with 16 rows (3 chunks x 2 rows) and
+// 64 with 32 (1 chunk x 4 rows: 512-byte stages a row).
 // Rows past N (N a multiple of 16, not of 32) are neither read nor written. The int32 partial
 // tiles of the 8 warps are summed in shared memory (exact), then the epilogue scales, adds the
-// bias, rounds and stores. Which form a launch uses: choose_form.
+// bias, rounds and stores. Which form a launch uses: launch_decode.
 //
 // The launch uses programmatic dependent launch (PDL): a decode GEMM lasts a few
 // microseconds, of which the launch would otherwise be a large part. A CTA that starts while
@@ -84,15 +85,17 @@ constexpr int kChunkK = 4 * kPieceBytes;                   // a quad's k per row
 // The CTA's weight rows (output columns n): kMTiles MMA tiles of 16 (the MMA's M), and the CTAs
 // an SM holds (the kernel's __launch_bounds__). Each lane holds 2 * kMTiles rows and the weight
 // bytes in flight that its registers allow: 128 at 2 CTAs an SM (at most 128 registers a
-// thread), 96 at 3 (at most 80: the register file allows 85, granted in steps of 8); the chunks
-// a row it keeps in flight shrink to match.
+// thread), 96 at 3 (at most 80: the register file allows 85, granted in steps of 8), rounded
+// down to whole chunks (a chunk is a 16-byte piece of each of the lane's rows): 64 with 32 rows
+// at 3. The k a warp covers in a stage shrinks to match.
 template <int kMTiles, int kCtasPerSm>
 struct Tiling {
-  static_assert(kCtasPerSm == 2 || (kCtasPerSm == 3 && kMTiles == 1), "the forms choose_form launches");
+  static_assert(kCtasPerSm == 2 || kCtasPerSm == 3, "the register budgets of 2 and 3 CTAs an SM");
   static constexpr int kCtas = kCtasPerSm;
   static constexpr int kRows = 16 * kMTiles;
-  static constexpr int kWeightBytesPerLane = kCtasPerSm == 2 ? 128 : 96;
-  static constexpr int kChunksPerStage = kWeightBytesPerLane / (2 * kMTiles * kPieceBytes);
+  static constexpr int kRegisterBytesPerLane = kCtasPerSm == 2 ? 128 : 96;
+  static constexpr int kChunksPerStage = kRegisterBytesPerLane / (2 * kMTiles * kPieceBytes);
+  static_assert(kChunksPerStage >= 1, "a lane holds a piece of each of its rows");
   static constexpr int kWarpStageK = kChunksPerStage * kChunkK;
   static constexpr int kCtaStageK = kWarps * kWarpStageK;
 };
@@ -319,15 +322,38 @@ __global__ void __launch_bounds__(kThreads, T::kCtas) int8_decode_gemm_kernel(co
 
 bool aligned16(const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; }
 
-// The three forms: 16 rows at 2 CTAs an SM, 16 rows at 3, 32 rows at 2.
-using Rows16 = Tiling<1, 2>;
-using Rows16Dense = Tiling<1, 3>;
-using Rows32 = Tiling<2, 2>;
-enum class Form { kRows16, kRows16Dense, kRows32 };
+template <class T>
+cudaError_t launch_form(const Problem& p, int token_tiles) {
+  const dim3 grid((p.n + T::kRows - 1) / T::kRows, token_tiles);
+  const auto kernel = p.out_fp16 ? int8_decode_gemm_kernel<true, T> : int8_decode_gemm_kernel<false, T>;
+  return launch_with_pdl(kernel, grid, dim3(kThreads), p.stream, p);
+}
 
-// Which form a launch uses: the one whose CTAs all fit in the GPU's slots at once, in this order
-// of preference; 16 rows at 2 CTAs an SM where none does, whose more CTAs keep more bytes in
-// flight. H200, in turns:
+// Whether all of a form's CTAs fit in the GPU's slots at once.
+template <class T>
+bool one_round(const Problem& p, int token_tiles) {
+  return int64_t((p.n + T::kRows - 1) / T::kRows) * token_tiles <= int64_t(T::kCtas) * p.sm_count;
+}
+
+// The forms: rows a CTA x CTAs an SM.
+using Rows16x2 = Tiling<1, 2>;
+using Rows16x3 = Tiling<1, 3>;
+using Rows32x2 = Tiling<2, 2>;
+using Rows32x3 = Tiling<2, 3>;
+
+// A launch takes the first form of Forms whose CTAs fit in one round, and 16 rows at 2 CTAs an
+// SM where none does (its more CTAs keep more bytes in flight than 32 rows would).
+template <class T, class... Forms>
+cudaError_t launch_first_in_one_round(const Problem& p, int token_tiles) {
+  if (one_round<T>(p, token_tiles)) return launch_form<T>(p, token_tiles);
+  if constexpr (sizeof...(Forms) > 0) {
+    return launch_first_in_one_round<Forms...>(p, token_tiles);
+  } else {
+    return launch_form<Rows16x2>(p, token_tiles);
+  }
+}
+
+// The order of preference, H200, in turns:
 //  - 16 rows at 3 CTAs an SM where 16 rows at 2 need a second, partial round of slots: 6-15%
 //    faster at the 6 shapes timed there (Llama-3.1-8B's N = 6144 at K = 4096, M = 1 / 16:
 //    7.41 / 8.46 us against 8.06 / 8.83 for 32 rows; N = 5120, K = 5120: 8.52 / 9.25 against
@@ -337,20 +363,20 @@ enum class Form { kRows16, kRows16Dense, kRows32 };
 //    K = 8192): docs/measurements/h200-2026-12-02-decode-rows, M = 16, N = 6144, K = 4096:
 //    16 rows 10.1-10.6 us, 32 rows 8.9-9.4; N = 8192, K = 8192: 21.0 -> 18.4; but N = 4096:
 //    6.4 -> 7.1, N = 10240 (3 rounds -> 2): 26.7 -> 27.6, N = 28672: 32.9 -> 34.0.
-Form choose_form(int n, int token_tiles, int sm_count) {
-  const int64_t ctas_16 = int64_t(n / Rows16::kRows) * token_tiles;
-  const int64_t ctas_32 = int64_t((n + Rows32::kRows - 1) / Rows32::kRows) * token_tiles;
-  if (ctas_16 <= int64_t(Rows16::kCtas) * sm_count) return Form::kRows16;
-  if (ctas_16 <= int64_t(Rows16Dense::kCtas) * sm_count) return Form::kRows16Dense;
-  if (ctas_32 <= int64_t(Rows32::kCtas) * sm_count) return Form::kRows32;
-  return Form::kRows16;
-}
+//  - 32 rows at 3 CTAs an SM where 32 rows at 2 need two rounds, up to K = 4096: at the three
+//    such shapes of the benchmark's models, M = 1 / 16, N = 9472, K = 3584: 11.0 / 11.7-12.1 us
+//    against 11.6 / 13.3 for 16 rows at 2 in rounds; N = 11008, K = 4096: 12.9-13.0 /
+//    13.7-14.0 against 12.8 / 14.8-15.0; N = 12288, K = 4096: 13.6 / 14.5-14.6 against 13.8 /
+//    15.5-15.7. Its 64 bytes a lane in flight lose on longer rows at few tokens: N = 10240,
+//    K = 8192: 23.9-24.0 / 24.5 against 23.2-23.3 / 26.3-26.4; N = 9216, K = 16384: 44.9-45.0 /
+//    45.8 against 41.1-41.2 / 45.4 (docs/measurements/h200-2026-12-04-decode-32-rows-3-ctas).
+constexpr int64_t kMaxKRows32x3 = 4096;
 
-template <class T>
-cudaError_t launch_form(const Problem& p, int token_tiles) {
-  const dim3 grid((p.n + T::kRows - 1) / T::kRows, token_tiles);
-  const auto kernel = p.out_fp16 ? int8_decode_gemm_kernel<true, T> : int8_decode_gemm_kernel<false, T>;
-  return launch_with_pdl(kernel, grid, dim3(kThreads), p.stream, p);
+cudaError_t launch_decode(const Problem& p, int token_tiles) {
+  if (p.k <= kMaxKRows32x3) {
+    return launch_first_in_one_round<Rows16x2, Rows16x3, Rows32x2, Rows32x3>(p, token_tiles);
+  }
+  return launch_first_in_one_round<Rows16x2, Rows16x3, Rows32x2>(p, token_tiles);
 }
 
 }  // namespace
@@ -363,17 +389,7 @@ std::string sm90_decode_mma_16x16_ksplit8(const Problem& p) {
     return "the decode kernel needs 16-byte aligned a and b rows and out";
   }
   const int token_tiles = std::min(token_tile_count(p.m), kMaxGridY);
-  cudaError_t err;
-  switch (choose_form(p.n, token_tiles, p.sm_count)) {
-    case Form::kRows16Dense:
-      err = launch_form<Rows16Dense>(p, token_tiles);
-      break;
-    case Form::kRows32:
-      err = launch_form<Rows32>(p, token_tiles);
-      break;
-    default:
-      err = launch_form<Rows16>(p, token_tiles);
-  }
+  const cudaError_t err = launch_decode(p, token_tiles);
   if (err != cudaSuccess) return std::string("decode kernel launch failed: ") + cudaGetErrorString(err);
   return {};
 }
