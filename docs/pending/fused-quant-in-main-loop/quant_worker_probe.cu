@@ -85,6 +85,19 @@ __device__ __forceinline__ void copy_row(const Params& p, int64_t row, uint8_t* 
                : "memory");
 }
 
+// One row by one warp from `src` (shared or global memory): its scale, and q.
+__device__ __forceinline__ void quantize_row(const uint4* src, int chunks, int lane, int8_t* q_row, float* scale) {
+  uint32_t pos = 0, neg = 0;
+  for (int c = lane; c < chunks; c += 32) accumulate<T>(src[c], pos, neg, false);
+  pos = unpack_max<T>(pos);
+  group_max(pos, neg, 32);
+  const RowScale rs = row_scale(pos, neg, false);
+  const Divisor d = make_divisor(rs.s, rs.zero_row);
+  uint2* q = reinterpret_cast<uint2*>(q_row);
+  for (int c = lane; c < chunks; c += 32) q[c] = quantize_chunk<T, Rounding::kSymmetric>(src[c], d, 0, false);
+  if (lane == 0) *scale = rs.s;
+}
+
 __global__ void __launch_bounds__(kThreads, 1) worker_kernel(const Params p) {
   extern __shared__ __align__(128) uint8_t smem[];
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -112,16 +125,8 @@ __global__ void __launch_bounds__(kThreads, 1) worker_kernel(const Params p) {
     if (row >= p.m) break;
     const int s = static_cast<int>(i % p.slots);
     wait_parity(bars + s, static_cast<uint32_t>((i / p.slots) & 1));
-    const uint4* slot = reinterpret_cast<const uint4*>(ring + s * p.slot_bytes);
-    uint32_t pos = 0, neg = 0;
-    for (int c = lane; c < chunks; c += 32) accumulate<T>(slot[c], pos, neg, false);
-    pos = unpack_max<T>(pos);
-    group_max(pos, neg, 32);
-    const RowScale rs = row_scale(pos, neg, false);
-    const Divisor d = make_divisor(rs.s, rs.zero_row);
-    uint2* q = reinterpret_cast<uint2*>(p.q + row * p.k);
-    for (int c = lane; c < chunks; c += 32) q[c] = quantize_chunk<T, Rounding::kSymmetric>(slot[c], d, 0, false);
-    if (lane == 0) p.scale[row] = rs.s;
+    quantize_row(reinterpret_cast<const uint4*>(ring + s * p.slot_bytes), chunks, lane, p.q + row * p.k,
+                 p.scale + row);
     __syncwarp();  // every lane is done with the slot
     issue(i + p.slots);
     // q would be read by other CTAs' TMA loads (the async proxy) once they see the count.
@@ -136,22 +141,12 @@ __global__ void __launch_bounds__(kThreads, 1) worker_kernel(const Params p) {
   }
 }
 
-// The reference: a warp a row, global loads, the same arithmetic.
+// The reference: a warp a row, from global memory.
 __global__ void reference_kernel(const T* x, int8_t* q, float* scale, int64_t m, int k) {
   const int64_t row = blockIdx.x * int64_t(blockDim.x / 32) + threadIdx.x / 32;
   const int lane = threadIdx.x % 32;
   if (row >= m) return;
-  const uint4* xr = reinterpret_cast<const uint4*>(x + row * k);
-  const int chunks = k / kElemsPerChunk<T>;
-  uint32_t pos = 0, neg = 0;
-  for (int c = lane; c < chunks; c += 32) accumulate<T>(xr[c], pos, neg, false);
-  pos = unpack_max<T>(pos);
-  group_max(pos, neg, 32);
-  const RowScale rs = row_scale(pos, neg, false);
-  const Divisor d = make_divisor(rs.s, rs.zero_row);
-  uint2* qr = reinterpret_cast<uint2*>(q + row * k);
-  for (int c = lane; c < chunks; c += 32) qr[c] = quantize_chunk<T, Rounding::kSymmetric>(xr[c], d, 0, false);
-  if (lane == 0) scale[row] = rs.s;
+  quantize_row(reinterpret_cast<const uint4*>(x + row * k), k / kElemsPerChunk<T>, lane, q + row * k, scale + row);
 }
 
 // Random bf16 in about [-3, 3), one row in 97 scaled by 2^20 and one in 89 all zeros.
