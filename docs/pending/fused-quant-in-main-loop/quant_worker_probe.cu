@@ -14,9 +14,8 @@
 // complete, from the first CTA's start; and it checks q and the scales bit for bit against a
 // plain kernel (a warp a row, global loads) with the same arithmetic.
 //
-// Needs csrc/quantization/int8_quant_math.cuh, added by the quantization part of
-// docs/measurements/h200-2026-12-04-fused-quant/fused_quant_prologue.patch (run_worker_probe.sh
-// applies it to the machine's copy of the tree):
+// Needs csrc/gemm/background_quant_row.cuh, which background_quant_gemm.patch (this directory)
+// adds (run_worker_probe.sh applies it to a copy of csrc/):
 //   nvcc -std=c++20 -O3 -gencode=arch=compute_90a,code=sm_90a -Icsrc -Iscripts \
 //        docs/pending/fused-quant-in-main-loop/quant_worker_probe.cu -o quant_worker_probe
 #include <cuda_bf16.h>
@@ -28,11 +27,12 @@
 #include <vector>
 
 #include "probe_util.cuh"
-#include "quantization/int8_quant_math.cuh"
+#include "gemm/background_quant_row.cuh"
 
 namespace {
 
-using namespace qbench::int8_quant;
+using namespace qbench::int8_mm::background_quant;
+using qbench::int8_quant::kElemsPerChunk;
 using T = __nv_bfloat16;
 constexpr int kBlockRows = 128;
 constexpr int kThreads = 128;  // a warp group, as the GEMM's producer
@@ -59,45 +59,6 @@ __device__ __forceinline__ unsigned long long global_ns() {
   return t;
 }
 
-__device__ __forceinline__ uint32_t smem_addr(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
-
-__device__ __forceinline__ void wait_parity(uint64_t* bar, uint32_t parity) {
-  uint32_t done = 0;
-  while (!done) {
-    asm volatile(
-        "{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n selp.u32 %0, 1, 0, p;\n}\n"
-        : "=r"(done)
-        : "r"(smem_addr(bar)), "r"(parity)
-        : "memory");
-  }
-}
-
-// Lane 0: row `row` of x into `slot`, its completion counted on `bar`.
-__device__ __forceinline__ void copy_row(const Params& p, int64_t row, uint8_t* slot, uint64_t* bar) {
-  const uint32_t bytes = static_cast<uint32_t>(p.k) * sizeof(T);
-  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(smem_addr(bar)), "r"(bytes)
-               : "memory");
-  asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::"r"(
-                   smem_addr(slot)),
-               "l"(p.x + row * p.k), "r"(bytes), "r"(smem_addr(bar))
-               : "memory");
-}
-
-// One row by one warp from `src` (shared or global memory): its scale, and q.
-__device__ __forceinline__ void quantize_row(const uint4* src, int chunks, int lane, int8_t* q_row, float* scale) {
-  uint32_t pos = 0, neg = 0;
-  for (int c = lane; c < chunks; c += 32) accumulate<T>(src[c], pos, neg, false);
-  pos = unpack_max<T>(pos);
-  group_max(pos, neg, 32);
-  const RowScale rs = row_scale(pos, neg, false);
-  const Divisor d = make_divisor(rs.s, rs.zero_row);
-  uint2* q = reinterpret_cast<uint2*>(q_row);
-  for (int c = lane; c < chunks; c += 32) q[c] = quantize_chunk<T, Rounding::kSymmetric>(src[c], d, 0, false);
-  if (lane == 0) *scale = rs.s;
-}
-
 __global__ void __launch_bounds__(kThreads, 1) worker_kernel(const Params p) {
   extern __shared__ __align__(128) uint8_t smem[];
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -105,18 +66,17 @@ __global__ void __launch_bounds__(kThreads, 1) worker_kernel(const Params p) {
   if (warp >= p.workers) return;
   uint64_t* bars = reinterpret_cast<uint64_t*>(smem) + warp * kMaxSlots;
   uint8_t* ring = smem + kBarrierBytes + static_cast<int64_t>(warp) * p.slots * p.slot_bytes;
-  if (lane == 0) {
-    for (int s = 0; s < p.slots; ++s)
-      asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;\n" ::"r"(smem_addr(bars + s)) : "memory");
-    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
-  }
+  if (lane == 0) init_slot_barriers(bars, p.slots);
   __syncwarp();
   // This warp's rows: first, first + step, ...; the i-th goes through slot i % slots.
   const int64_t first = blockIdx.x * int64_t(p.workers) + warp;
   const int64_t step = int64_t(gridDim.x) * p.workers;
   auto issue = [&](int64_t i) {
     const int64_t row = first + i * step;
-    if (lane == 0 && row < p.m) copy_row(p, row, ring + (i % p.slots) * p.slot_bytes, bars + i % p.slots);
+    if (lane == 0 && row < p.m) {
+      copy_row(ring + (i % p.slots) * p.slot_bytes, p.x + row * p.k, static_cast<uint32_t>(p.k) * sizeof(T),
+               bars + i % p.slots);
+    }
   };
   for (int i = 0; i < p.slots; ++i) issue(i);
   const int chunks = p.k / kElemsPerChunk<T>;
@@ -125,8 +85,8 @@ __global__ void __launch_bounds__(kThreads, 1) worker_kernel(const Params p) {
     if (row >= p.m) break;
     const int s = static_cast<int>(i % p.slots);
     wait_parity(bars + s, static_cast<uint32_t>((i / p.slots) & 1));
-    quantize_row(reinterpret_cast<const uint4*>(ring + s * p.slot_bytes), chunks, lane, p.q + row * p.k,
-                 p.scale + row);
+    quantize_row<T>(reinterpret_cast<const uint4*>(ring + s * p.slot_bytes), chunks, lane, p.q + row * p.k,
+                    p.scale + row);
     __syncwarp();  // every lane is done with the slot
     issue(i + p.slots);
     // q would be read by other CTAs' TMA loads (the async proxy) once they see the count.
@@ -146,7 +106,7 @@ __global__ void reference_kernel(const T* x, int8_t* q, float* scale, int64_t m,
   const int64_t row = blockIdx.x * int64_t(blockDim.x / 32) + threadIdx.x / 32;
   const int lane = threadIdx.x % 32;
   if (row >= m) return;
-  quantize_row(reinterpret_cast<const uint4*>(x + row * k), k / kElemsPerChunk<T>, lane, q + row * k, scale + row);
+  quantize_row<T>(reinterpret_cast<const uint4*>(x + row * k), k / kElemsPerChunk<T>, lane, q + row * k, scale + row);
 }
 
 // Random bf16 in about [-3, 3), one row in 97 scaled by 2^20 and one in 89 all zeros.

@@ -1,0 +1,181 @@
+// The 128x128 pingpong GEMM quantizing its own activation in the background
+// (csrc/gemm/int8_scaled_mm_background_quant.cuh) against the same GEMM on an activation
+// quantized ahead, without torch: bit-exactness of q, the scales and the output (all three
+// poisoned first) against a plain quantization kernel with the same arithmetic followed by the
+// plain GEMM, then CUDA-graph replays of back-to-back calls of each, median per call.
+//
+//   nvcc -std=c++20 -O3 -DNDEBUG -gencode=arch=compute_90a,code=sm_90a --expt-relaxed-constexpr \
+//        -Icsrc -Iscripts -I<cutlass>/include -I<cutlass>/tools/util/include \
+//        docs/pending/fused-quant-in-main-loop/background_quant_gemm_probe.cu -o background_quant_gemm_probe
+// (run_background_quant_gemm_probe.sh: the same with the carried CUTLASS).
+#define CUTLASS_ENABLE_GDC_FOR_SM90
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <vector>
+
+#include "gemm/int8_scaled_mm_background_quant.cuh"
+#include "probe_util.cuh"
+
+namespace {
+
+using namespace qbench::int8_mm;
+using Config = Sm90Config<128, 128, 128, 2, 1, Pingpong, PingpongEpi, Persistent, false>;
+using Plain = Sm90Int8Gemm<Config, cutlass::bfloat16_t>;
+using Fused = Sm90Int8Gemm<Config, cutlass::bfloat16_t, QuantizeInBackground>;
+
+// CTAs of the fused kernel resident together: its persistent grid may not be larger, as each
+// CTA waits for rows that others quantize.
+int co_resident_ctas(int sm_count) {
+  using Kernel = Fused::GemmKernel;
+  constexpr int kClusterCtas = cute::size(typename Kernel::ClusterShape{});
+  const void* kernel = reinterpret_cast<const void*>(&cutlass::device_kernel<Kernel>);
+  const int smem = Kernel::SharedStorageSize;
+  CHECK_CUDA(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+  cudaLaunchAttribute cluster{};
+  cluster.id = cudaLaunchAttributeClusterDimension;
+  cluster.val.clusterDim.x = kClusterCtas;
+  cluster.val.clusterDim.y = 1;
+  cluster.val.clusterDim.z = 1;
+  cudaLaunchConfig_t config{};
+  config.gridDim = dim3(kClusterCtas, 1, 1);
+  config.blockDim = dim3(Kernel::MaxThreadsPerBlock, 1, 1);
+  config.dynamicSmemBytes = smem;
+  config.attrs = &cluster;
+  config.numAttrs = 1;
+  int clusters = 0;
+  CHECK_CUDA(cudaOccupancyMaxActiveClusters(&clusters, kernel, &config));
+  return std::min(clusters * kClusterCtas, sm_count);
+}
+
+std::string run_fused(const Problem& p, const BackgroundQuant& quant, int grid_ctas) {
+  if (p.k > Fused::CollectiveMainloop::max_k()) return "a row does not fit a ring slot";
+  auto args = Fused::make_arguments(p);
+  args.mainloop.quant = quant;
+  args.hw_info.sm_count = grid_ctas;
+  return Fused::launch(args, p);
+}
+
+// The reference quantization: a warp a row, from global memory.
+__global__ void reference_quant(const __nv_bfloat16* x, int8_t* q, float* scale, int64_t m, int k) {
+  const int64_t row = blockIdx.x * int64_t(blockDim.x / 32) + threadIdx.x / 32;
+  if (row >= m) return;
+  background_quant::quantize_row<__nv_bfloat16>(reinterpret_cast<const uint4*>(x + row * k), k / 8,
+                                                static_cast<int>(threadIdx.x % 32), q + row * k, scale + row);
+}
+
+// Random bf16 in about [-3, 3), one row in 97 scaled by 2^20 and one in 89 all zeros.
+__global__ void fill_x(__nv_bfloat16* x, int64_t m, int k, uint64_t seed) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < m * k; i += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t row = i / k;
+    float v = (float(probe::mix(seed * 0x9e3779b97f4a7c15ull + i) >> 8) / 8388608.0f - 1.0f) * 3.0f;
+    if (row % 97 == 5) v *= 1048576.0f;
+    if (row % 89 == 7) v = 0.0f;
+    x[i] = __float2bfloat16(v);
+  }
+}
+
+void* alloc(void*, size_t bytes) {
+  void* p = nullptr;
+  CHECK_CUDA(cudaMalloc(&p, bytes));
+  return p;
+}
+
+template <class V>
+bool same_bytes(const V* a, const V* b, int64_t n) {
+  std::vector<V> ha(n), hb(n);
+  CHECK_CUDA(cudaMemcpy(ha.data(), a, n * sizeof(V), cudaMemcpyDeviceToHost));
+  CHECK_CUDA(cudaMemcpy(hb.data(), b, n * sizeof(V), cudaMemcpyDeviceToHost));
+  return std::memcmp(ha.data(), hb.data(), n * sizeof(V)) == 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const char* label = argc > 1 ? argv[1] : "background";
+  cudaStream_t stream;
+  CHECK_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  cudaDeviceProp prop;
+  CHECK_CUDA(cudaGetDeviceProperties(&prop, 0));
+  const int grid_ctas = co_resident_ctas(prop.multiProcessorCount);
+  std::printf("# %s: %s, grid %d CTAs, plain kernel %d B of shared memory, fused %d B (%d KB ring)\n", label,
+              prop.name, grid_ctas, int(Plain::GemmKernel::SharedStorageSize), int(Fused::GemmKernel::SharedStorageSize),
+              QB_BG_RING_KB);
+  std::printf("%-12s %6s %6s %6s %10s %10s %10s %7s %s\n", "variant", "M", "N", "K", "noquant_us", "two_us",
+              "fused_us", "extra", "check");
+  const int shapes[][2] = {{4096, 4096}, {6144, 4096}, {28672, 4096}, {4096, 14336}};
+  for (const auto& nk : shapes) {
+    const int n = nk[0], k = nk[1];
+    for (int m : {1024, 2048, 4096, 16384}) {
+      __nv_bfloat16* x;
+      int8_t *q, *q_ref, *w;
+      float *sa, *sa_ref, *sb;
+      __nv_bfloat16 *out, *out_ref;
+      uint32_t* sync;
+      const int64_t mk = int64_t(m) * k, mn = int64_t(m) * n;
+      CHECK_CUDA(cudaMalloc(&x, mk * 2));
+      CHECK_CUDA(cudaMalloc(&q, mk));
+      CHECK_CUDA(cudaMalloc(&q_ref, mk));
+      CHECK_CUDA(cudaMalloc(&w, int64_t(n) * k));
+      CHECK_CUDA(cudaMalloc(&sa, m * 4));
+      CHECK_CUDA(cudaMalloc(&sa_ref, m * 4));
+      CHECK_CUDA(cudaMalloc(&sb, n * 4));
+      CHECK_CUDA(cudaMalloc(&out, mn * 2));
+      CHECK_CUDA(cudaMalloc(&out_ref, mn * 2));
+      CHECK_CUDA(cudaMalloc(&sync, background_quant_sync_words(m) * 4));
+      CHECK_CUDA(cudaMemsetAsync(sync, 0, background_quant_sync_words(m) * 4, stream));
+      probe::fill_int8<<<1024, 256, 0, stream>>>(w, int64_t(n) * k, 5);
+      fill_x<<<1024, 256, 0, stream>>>(x, m, k, m + n);
+      probe::fill_scale<<<64, 256, 0, stream>>>(sb, n, 2);
+      // Poison what the fused kernel writes, so that an unwritten element shows.
+      CHECK_CUDA(cudaMemsetAsync(q, 0x5a, mk, stream));
+      CHECK_CUDA(cudaMemsetAsync(sa, 0xff, m * 4, stream));
+      CHECK_CUDA(cudaMemsetAsync(out, 0xff, mn * 2, stream));
+      Problem p;
+      p.m = m, p.n = n, p.k = k;
+      p.lda = k, p.b = w, p.ldb = k, p.ldo = n;
+      p.scale_a_per_row = true, p.scale_b = sb, p.scale_b_per_col = true;
+      p.sm_count = prop.multiProcessorCount, p.stream = stream, p.alloc_workspace = &alloc;
+      p.launch_with_pdl = true;
+      p.a_rows_readable = m;
+      Problem p_ref = p;
+      p_ref.a = q_ref, p_ref.scale_a = sa_ref, p_ref.out = out_ref;
+      p.a = q, p.scale_a = sa, p.out = out;
+      BackgroundQuant quant;
+      quant.x = x, quant.ldx = k, quant.q = q, quant.scale = sa, quant.sync = sync;
+      auto two_kernels = [&](int) {
+        reference_quant<<<(m + 7) / 8, 256, 0, stream>>>(x, q_ref, sa_ref, m, k);
+        const std::string e = Plain::run(p_ref);
+        if (!e.empty()) { std::fprintf(stderr, "%s\n", e.c_str()); std::exit(3); }
+      };
+      auto fused = [&](int) {
+        const std::string e = run_fused(p, quant, grid_ctas);
+        if (!e.empty()) { std::fprintf(stderr, "%s\n", e.c_str()); std::exit(3); }
+      };
+      two_kernels(0);
+      fused(0);
+      CHECK_CUDA(cudaStreamSynchronize(stream));
+      CHECK_CUDA(cudaGetLastError());
+      const bool exact = same_bytes(q, q_ref, mk) && same_bytes(sa, sa_ref, m) && same_bytes(out, out_ref, mn);
+      std::vector<uint32_t> counters(background_quant_sync_words(m));
+      CHECK_CUDA(cudaMemcpy(counters.data(), sync, counters.size() * 4, cudaMemcpyDeviceToHost));
+      const bool clean = std::all_of(counters.begin(), counters.end(), [](uint32_t c) { return c == 0; });
+      const float noquant = 1e3f * probe::median_ms_per_call(
+                                       [&](int) {
+                                         const std::string e = Plain::run(p_ref);
+                                         if (!e.empty()) std::exit(3);
+                                       },
+                                       10, 20, stream);
+      const float two = 1e3f * probe::median_ms_per_call(two_kernels, 10, 20, stream);
+      const float fused_us = 1e3f * probe::median_ms_per_call(fused, 10, 20, stream);
+      std::printf("%-12s %6d %6d %6d %10.1f %10.1f %10.1f %+6.1f%% %s%s\n", label, m, n, k, noquant, two, fused_us,
+                  100.0f * (fused_us / noquant - 1.0f), exact ? "exact" : "MISMATCH", clean ? "" : " (counters left)");
+      for (void* ptr : std::vector<void*>{x, q, q_ref, w, sa, sa_ref, sb, out, out_ref, sync}) CHECK_CUDA(cudaFree(ptr));
+    }
+  }
+  return 0;
+}
