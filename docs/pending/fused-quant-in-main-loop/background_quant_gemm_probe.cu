@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "gemm/int8_scaled_mm_background_quant.cuh"
+#include "probe_activation.cuh"
 #include "probe_util.cuh"
 
 namespace {
@@ -68,16 +69,6 @@ __global__ void reference_quant(const __nv_bfloat16* x, int8_t* q, float* scale,
                                                 static_cast<int>(threadIdx.x % 32), q + row * k, scale + row);
 }
 
-// Random bf16 in about [-3, 3), one row in 97 scaled by 2^20 and one in 89 all zeros.
-__global__ void fill_x(__nv_bfloat16* x, int64_t m, int k, uint64_t seed) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < m * k; i += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t row = i / k;
-    float v = (float(probe::mix(seed * 0x9e3779b97f4a7c15ull + i) >> 8) / 8388608.0f - 1.0f) * 3.0f;
-    if (row % 97 == 5) v *= 1048576.0f;
-    if (row % 89 == 7) v = 0.0f;
-    x[i] = __float2bfloat16(v);
-  }
-}
 
 void* alloc(void*, size_t bytes) {
   void* p = nullptr;
@@ -129,7 +120,7 @@ int main(int argc, char** argv) {
       CHECK_CUDA(cudaMalloc(&sync, background_quant_sync_words(m) * 4));
       CHECK_CUDA(cudaMemsetAsync(sync, 0, background_quant_sync_words(m) * 4, stream));
       probe::fill_int8<<<1024, 256, 0, stream>>>(w, int64_t(n) * k, 5);
-      fill_x<<<1024, 256, 0, stream>>>(x, m, k, m + n);
+      probe::fill_x<<<1024, 256, 0, stream>>>(x, m, k, m + n);
       probe::fill_scale<<<64, 256, 0, stream>>>(sb, n, 2);
       // Poison what the fused kernel writes, so that an unwritten element shows.
       CHECK_CUDA(cudaMemsetAsync(q, 0x5a, mk, stream));

@@ -26,6 +26,7 @@
 #include <cstdlib>
 #include <vector>
 
+#include "probe_activation.cuh"
 #include "probe_util.cuh"
 #include "gemm/background_quant_row.cuh"
 
@@ -109,16 +110,6 @@ __global__ void reference_kernel(const T* x, int8_t* q, float* scale, int64_t m,
   quantize_row<T>(reinterpret_cast<const uint4*>(x + row * k), k / kElemsPerChunk<T>, lane, q + row * k, scale + row);
 }
 
-// Random bf16 in about [-3, 3), one row in 97 scaled by 2^20 and one in 89 all zeros.
-__global__ void fill_x(T* x, int64_t m, int k, uint64_t seed) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < m * k; i += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t row = i / k;
-    float v = (float(probe::mix(seed * 0x9e3779b97f4a7c15ull + i) >> 8) / 8388608.0f - 1.0f) * 3.0f;
-    if (row % 97 == 5) v *= 1048576.0f;
-    if (row % 89 == 7) v = 0.0f;
-    x[i] = __float2bfloat16(v);
-  }
-}
 
 int env_int(const char* name, int fallback) {
   const char* v = std::getenv(name);
@@ -163,7 +154,7 @@ int main(int argc, char** argv) {
       CHECK_CUDA(cudaMalloc(&p.row_done_ns, m * 8));
       CHECK_CUDA(cudaMalloc(&p.cta_start_ns, sms * 8));
       p.x = x, p.q = q, p.scale = scale;
-      fill_x<<<1024, 256, 0, stream>>>(x, m, k, m + k);
+      probe::fill_x<<<1024, 256, 0, stream>>>(x, m, k, m + k);
       CHECK_CUDA(cudaMemsetAsync(q, 0x5a, m * k, stream));  // poison: an unwritten byte shows
       CHECK_CUDA(cudaMemsetAsync(scale, 0xff, m * 4, stream));
       reference_kernel<<<(m + 7) / 8, 256, 0, stream>>>(x, q_ref, scale_ref, m, k);
