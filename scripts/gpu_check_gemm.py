@@ -35,6 +35,7 @@ import time
 import torch
 
 from qbench_ext import gemm, reference_gemm
+from qbench_ext.bench.gemm import copies_past_l2
 from qbench_ext.bench.timing import calls_in_turn, time_graph_replays_in_turns
 
 LLAMA_NK = [(6144, 4096), (4096, 4096), (28672, 4096), (4096, 14336)]
@@ -105,9 +106,9 @@ def check_correctness(configs) -> bool:
 
 
 def rotation_copies(m, n, k):
-    """Copies of the operands a timed problem rotates through: enough that their bytes exceed
-    twice the L2, at most 8."""
-    return max(1, min(8, math.ceil(2 * L2_BYTES / (m * k + n * k))))
+    """Copies of the operands (a and the weight) a timed problem rotates through, by the
+    benchmark's rule (qbench_ext.bench.gemm.copies_past_l2)."""
+    return copies_past_l2(m * k + n * k, L2_BYTES)
 
 
 def time_interleaved(fn_lists, replays=7):

@@ -688,11 +688,16 @@ def plan_gemm(args: argparse.Namespace, vllm_available: bool) -> GemmPlan:
     return GemmPlan(tuple(shapes), tuple(dict.fromkeys(batch_sizes)), tuple(providers))
 
 
-def weight_copies(n: int, k: int, l2_bytes: int) -> int:
-    """How many copies of an (N, K) weight a provider cycles through with --rotate-weights:
-    enough that their int8 bytes exceed ROTATION_L2_MULTIPLE times the L2, at most
+def copies_past_l2(bytes_per_copy: int, l2_bytes: int) -> int:
+    """How many copies of `bytes_per_copy` bytes a timed call rotates through so that it reads
+    them from DRAM: enough that together they exceed ROTATION_L2_MULTIPLE times the L2, at most
     MAX_WEIGHT_COPIES."""
-    return max(1, min(MAX_WEIGHT_COPIES, math.ceil(ROTATION_L2_MULTIPLE * l2_bytes / (n * k))))
+    return max(1, min(MAX_WEIGHT_COPIES, math.ceil(ROTATION_L2_MULTIPLE * l2_bytes / bytes_per_copy)))
+
+
+def weight_copies(n: int, k: int, l2_bytes: int) -> int:
+    """How many copies of an (N, K) int8 weight a provider cycles through with --rotate-weights."""
+    return copies_past_l2(n * k, l2_bytes)
 
 
 def _l2_bytes() -> int:
