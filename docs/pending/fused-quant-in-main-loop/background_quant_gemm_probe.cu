@@ -61,13 +61,6 @@ std::string run_fused(const Problem& p, const BackgroundQuant& quant, int grid_c
   return Fused::launch(args, p);
 }
 
-// The reference quantization: a warp a row, from global memory.
-__global__ void reference_quant(const __nv_bfloat16* x, int8_t* q, float* scale, int64_t m, int k) {
-  const int64_t row = blockIdx.x * int64_t(blockDim.x / 32) + threadIdx.x / 32;
-  if (row >= m) return;
-  background_quant::quantize_row<__nv_bfloat16>(reinterpret_cast<const uint4*>(x + row * k), k / 8,
-                                                static_cast<int>(threadIdx.x % 32), q + row * k, scale + row);
-}
 
 
 void* alloc(void*, size_t bytes) {
@@ -139,7 +132,7 @@ int main(int argc, char** argv) {
       BackgroundQuant quant;
       quant.x = x, quant.ldx = k, quant.q = q, quant.scale = sa, quant.sync = sync;
       auto two_kernels = [&](int) {
-        reference_quant<<<(m + 7) / 8, 256, 0, stream>>>(x, q_ref, sa_ref, m, k);
+        probe::reference_quant(x, q_ref, sa_ref, m, k, stream);
         const std::string e = Plain::run(p_ref);
         if (!e.empty()) { std::fprintf(stderr, "%s\n", e.c_str()); std::exit(3); }
       };

@@ -102,13 +102,6 @@ __global__ void __launch_bounds__(kThreads, 1) worker_kernel(const Params p) {
   }
 }
 
-// The reference: a warp a row, from global memory.
-__global__ void reference_kernel(const T* x, int8_t* q, float* scale, int64_t m, int k) {
-  const int64_t row = blockIdx.x * int64_t(blockDim.x / 32) + threadIdx.x / 32;
-  const int lane = threadIdx.x % 32;
-  if (row >= m) return;
-  quantize_row<T>(reinterpret_cast<const uint4*>(x + row * k), k / kElemsPerChunk<T>, lane, q + row * k, scale + row);
-}
 
 
 int env_int(const char* name, int fallback) {
@@ -157,7 +150,7 @@ int main(int argc, char** argv) {
       probe::fill_x<<<1024, 256, 0, stream>>>(x, m, k, m + k);
       CHECK_CUDA(cudaMemsetAsync(q, 0x5a, m * k, stream));  // poison: an unwritten byte shows
       CHECK_CUDA(cudaMemsetAsync(scale, 0xff, m * 4, stream));
-      reference_kernel<<<(m + 7) / 8, 256, 0, stream>>>(x, q_ref, scale_ref, m, k);
+      probe::reference_quant(x, q_ref, scale_ref, m, k, stream);
       // Shared memory past what one CTA an SM leaves room for, as the GEMM's does.
       const int smem = std::max(kBarrierBytes + workers * p.slots * p.slot_bytes, 120 * 1024);
       CHECK_CUDA(cudaFuncSetAttribute(worker_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
