@@ -53,15 +53,18 @@ int co_resident_ctas(int sm_count) {
   return std::min(clusters * kClusterCtas, sm_count);
 }
 
+// The fused kernel walks its tiles along N (a row of tiles before the next), so that the first
+// wave needs the fewest blocks of rows.
 std::string run_fused(const Problem& p, const BackgroundQuant& quant, int grid_ctas) {
   if (p.k > Fused::CollectiveMainloop::max_k()) return "a row does not fit a ring slot";
-  auto args = Fused::make_arguments(p);
+  if (quant.prologue_rows > 0 && p.k > Fused::CollectiveMainloop::max_prologue_k()) return "a row is too long for the prologue";
+  Problem along_n = p;
+  along_n.raster_order = 2;
+  auto args = Fused::make_arguments(along_n);
   args.mainloop.quant = quant;
   args.hw_info.sm_count = grid_ctas;
-  return Fused::launch(args, p);
+  return Fused::launch(args, along_n);
 }
-
-
 
 void* alloc(void*, size_t bytes) {
   void* p = nullptr;
@@ -89,8 +92,8 @@ int main(int argc, char** argv) {
   std::printf("# %s: %s, grid %d CTAs, plain kernel %d B of shared memory, fused %d B (%d KB ring)\n", label,
               prop.name, grid_ctas, int(Plain::GemmKernel::SharedStorageSize), int(Fused::GemmKernel::SharedStorageSize),
               QB_BG_RING_KB);
-  std::printf("%-12s %6s %6s %6s %10s %10s %10s %7s %s\n", "variant", "M", "N", "K", "noquant_us", "two_us",
-              "fused_us", "extra", "check");
+  std::printf("%-8s %6s %6s %6s %8s %8s %8s %8s %8s %8s   %s\n", "variant", "M", "N", "K", "noquant", "noq_N",
+              "two", "bg", "wave", "all", "extra over noquant: two / bg / wave / all; checks");
   const int shapes[][2] = {{4096, 4096}, {6144, 4096}, {28672, 4096}, {4096, 14336}};
   for (const auto& nk : shapes) {
     const int n = nk[0], k = nk[1];
@@ -115,49 +118,66 @@ int main(int argc, char** argv) {
       probe::fill_int8<<<1024, 256, 0, stream>>>(w, int64_t(n) * k, 5);
       probe::fill_x<<<1024, 256, 0, stream>>>(x, m, k, m + n);
       probe::fill_scale<<<64, 256, 0, stream>>>(sb, n, 2);
-      // Poison what the fused kernel writes, so that an unwritten element shows.
-      CHECK_CUDA(cudaMemsetAsync(q, 0x5a, mk, stream));
-      CHECK_CUDA(cudaMemsetAsync(sa, 0xff, m * 4, stream));
-      CHECK_CUDA(cudaMemsetAsync(out, 0xff, mn * 2, stream));
       Problem p;
       p.m = m, p.n = n, p.k = k;
       p.lda = k, p.b = w, p.ldb = k, p.ldo = n;
       p.scale_a_per_row = true, p.scale_b = sb, p.scale_b_per_col = true;
       p.sm_count = prop.multiProcessorCount, p.stream = stream, p.alloc_workspace = &alloc;
-      p.launch_with_pdl = true;
+      p.launch_with_pdl = m <= 1024;  // as the dispatcher (kMaxPdlM)
       p.a_rows_readable = m;
       Problem p_ref = p;
       p_ref.a = q_ref, p_ref.scale_a = sa_ref, p_ref.out = out_ref;
       p.a = q, p.scale_a = sa, p.out = out;
-      BackgroundQuant quant;
-      quant.x = x, quant.ldx = k, quant.q = q, quant.scale = sa, quant.sync = sync;
+      auto plain = [&](int raster) {
+        Problem pr = p_ref;
+        pr.raster_order = raster;
+        return [pr](int) {
+          const std::string e = Plain::run(pr);
+          if (!e.empty()) { std::fprintf(stderr, "%s\n", e.c_str()); std::exit(3); }
+        };
+      };
       auto two_kernels = [&](int) {
         probe::reference_quant(x, q_ref, sa_ref, m, k, stream);
-        const std::string e = Plain::run(p_ref);
-        if (!e.empty()) { std::fprintf(stderr, "%s\n", e.c_str()); std::exit(3); }
-      };
-      auto fused = [&](int) {
-        const std::string e = run_fused(p, quant, grid_ctas);
-        if (!e.empty()) { std::fprintf(stderr, "%s\n", e.c_str()); std::exit(3); }
+        plain(0)(0);
       };
       two_kernels(0);
-      fused(0);
       CHECK_CUDA(cudaStreamSynchronize(stream));
-      CHECK_CUDA(cudaGetLastError());
-      const bool exact = same_bytes(q, q_ref, mk) && same_bytes(sa, sa_ref, m) && same_bytes(out, out_ref, mn);
-      std::vector<uint32_t> counters(background_quant_sync_words(m));
-      CHECK_CUDA(cudaMemcpy(counters.data(), sync, counters.size() * 4, cudaMemcpyDeviceToHost));
-      const bool clean = std::all_of(counters.begin(), counters.end(), [](uint32_t c) { return c == 0; });
-      const float noquant = 1e3f * probe::median_ms_per_call(
-                                       [&](int) {
-                                         const std::string e = Plain::run(p_ref);
-                                         if (!e.empty()) std::exit(3);
-                                       },
-                                       10, 20, stream);
+      // The fused kernel with the first `prologue_rows` rows quantized before its main loop:
+      // checked against the two kernels' q, scales and output (its own poisoned first), then timed.
+      std::string checks;
+      auto fused_us = [&](int64_t prologue_rows, const char* name) {
+        BackgroundQuant quant;
+        quant.x = x, quant.ldx = k, quant.q = q, quant.scale = sa, quant.sync = sync;
+        quant.prologue_rows = prologue_rows;
+        auto fused = [&](int) {
+          const std::string e = run_fused(p, quant, grid_ctas);
+          if (!e.empty()) { std::fprintf(stderr, "%s\n", e.c_str()); std::exit(3); }
+        };
+        CHECK_CUDA(cudaMemsetAsync(q, 0x5a, mk, stream));
+        CHECK_CUDA(cudaMemsetAsync(sa, 0xff, m * 4, stream));
+        CHECK_CUDA(cudaMemsetAsync(out, 0xff, mn * 2, stream));
+        fused(0);
+        CHECK_CUDA(cudaStreamSynchronize(stream));
+        CHECK_CUDA(cudaGetLastError());
+        const bool exact = same_bytes(q, q_ref, mk) && same_bytes(sa, sa_ref, m) && same_bytes(out, out_ref, mn);
+        std::vector<uint32_t> counters(background_quant_sync_words(m));
+        CHECK_CUDA(cudaMemcpy(counters.data(), sync, counters.size() * 4, cudaMemcpyDeviceToHost));
+        const bool clean = std::all_of(counters.begin(), counters.end(), [](uint32_t c) { return c == 0; });
+        checks += std::string(" ") + name + (exact ? " exact" : " MISMATCH") + (clean ? "" : " (counters left)");
+        return 1e3f * probe::median_ms_per_call(fused, 10, 20, stream);
+      };
+      const float bg = fused_us(0, "bg");
+      const int64_t wave_rows = Fused::CollectiveMainloop::first_wave_rows(m, n, grid_ctas);
+      const float wave = fused_us(wave_rows, "wave");
+      const float all = fused_us(m, "all");
+      const float noquant = 1e3f * probe::median_ms_per_call(plain(0), 10, 20, stream);
+      const float noquant_n = 1e3f * probe::median_ms_per_call(plain(2), 10, 20, stream);
       const float two = 1e3f * probe::median_ms_per_call(two_kernels, 10, 20, stream);
-      const float fused_us = 1e3f * probe::median_ms_per_call(fused, 10, 20, stream);
-      std::printf("%-12s %6d %6d %6d %10.1f %10.1f %10.1f %+6.1f%% %s%s\n", label, m, n, k, noquant, two, fused_us,
-                  100.0f * (fused_us / noquant - 1.0f), exact ? "exact" : "MISMATCH", clean ? "" : " (counters left)");
+      auto extra = [&](float t) { return 100.0f * (t / noquant - 1.0f); };
+      std::printf("%-8s %6d %6d %6d %8.1f %8.1f %8.1f %8.1f %8.1f %8.1f   %+.1f / %+.1f / %+.1f / %+.1f %%;%s "
+                  "(wave: %lld rows)\n",
+                  label, m, n, k, noquant, noquant_n, two, bg, wave, all, extra(two), extra(bg), extra(wave),
+                  extra(all), checks.c_str(), static_cast<long long>(wave_rows));
       for (void* ptr : std::vector<void*>{x, q, q_ref, w, sa, sa_ref, sb, out, out_ref, sync}) CHECK_CUDA(cudaFree(ptr));
     }
   }

@@ -3,7 +3,8 @@
 # carried CUTLASS headers under /tmp/qbench-site): background_quant_gemm_probe.cu built against
 # a copy of csrc/ with background_quant_gemm.patch applied (the tree stays as committed), with
 # rings of 64 and 32 KB, into $OUT/background_quant_gemm.txt. Each binary checks q, the scales
-# and the output bit for bit before it times; a hang is cut off at 120 s.
+# and the output bit for bit before it times; a hang is cut off at 240 s (a binary should take
+# about a minute).
 set -u
 out=${OUT:-/tmp/out}
 here=docs/pending/fused-quant-in-main-loop
@@ -17,5 +18,5 @@ for ring in 64 32; do
 done
 wait
 for ring in 64 32; do
-  timeout -s KILL 120 stdbuf -oL "/tmp/background_quant_gemm_probe_$ring" "ring${ring}" 2>&1 | tee -a "$out/background_quant_gemm.txt"
+  timeout -s KILL 240 stdbuf -oL "/tmp/background_quant_gemm_probe_$ring" "ring${ring}" 2>&1 | tee -a "$out/background_quant_gemm.txt"
 done
