@@ -1,6 +1,6 @@
 // The 128x128 pingpong GEMM quantizing its own activation in the background
-// (csrc/gemm/int8_scaled_mm_background_quant.cuh) against the same GEMM on an activation
-// quantized ahead, without torch: bit-exactness of q, the scales and the output (all three
+// (csrc/gemm/int8_scaled_mm_background_quant.cuh, launched by int8_scaled_mm_sm90_quant_a.cu)
+// against the same GEMM on an activation quantized ahead, without torch: bit-exactness of q, the scales and the output (all three
 // poisoned first) against a plain quantization kernel with the same arithmetic followed by the
 // plain GEMM, then CUDA-graph replays of back-to-back calls of each, median per call.
 //
@@ -18,53 +18,16 @@
 #include <mutex>
 #include <vector>
 
-#include "gemm/int8_scaled_mm_background_quant.cuh"
+// The fused launcher's translation unit, so that the probe runs what the op runs (its grid,
+// tile order and limits) and can name what it names in its unnamed namespace.
+#include "gemm/int8_scaled_mm_sm90_quant_a.cu"
 #include "probe_activation.cuh"
 #include "probe_util.cuh"
 
 namespace {
 
 using namespace qbench::int8_mm;
-using Config = Sm90Config<128, 128, 128, 2, 1, Pingpong, PingpongEpi, Persistent, false>;
-using Plain = Sm90Int8Gemm<Config, cutlass::bfloat16_t>;
-using Fused = Sm90Int8Gemm<Config, cutlass::bfloat16_t, QuantizeInBackground>;
-
-// CTAs of the fused kernel resident together: its persistent grid may not be larger, as each
-// CTA waits for rows that others quantize.
-int co_resident_ctas(int sm_count) {
-  using Kernel = Fused::GemmKernel;
-  constexpr int kClusterCtas = cute::size(typename Kernel::ClusterShape{});
-  const void* kernel = reinterpret_cast<const void*>(&cutlass::device_kernel<Kernel>);
-  const int smem = Kernel::SharedStorageSize;
-  CHECK_CUDA(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
-  cudaLaunchAttribute cluster{};
-  cluster.id = cudaLaunchAttributeClusterDimension;
-  cluster.val.clusterDim.x = kClusterCtas;
-  cluster.val.clusterDim.y = 1;
-  cluster.val.clusterDim.z = 1;
-  cudaLaunchConfig_t config{};
-  config.gridDim = dim3(kClusterCtas, 1, 1);
-  config.blockDim = dim3(Kernel::MaxThreadsPerBlock, 1, 1);
-  config.dynamicSmemBytes = smem;
-  config.attrs = &cluster;
-  config.numAttrs = 1;
-  int clusters = 0;
-  CHECK_CUDA(cudaOccupancyMaxActiveClusters(&clusters, kernel, &config));
-  return std::min(clusters * kClusterCtas, sm_count);
-}
-
-// The fused kernel walks its tiles along N (a row of tiles before the next), so that the first
-// wave needs the fewest blocks of rows.
-std::string run_fused(const Problem& p, const BackgroundQuant& quant, int grid_ctas) {
-  if (p.k > Fused::CollectiveMainloop::max_k()) return "a row does not fit a ring slot";
-  if (quant.prologue_rows > 0 && p.k > Fused::CollectiveMainloop::max_prologue_k()) return "a row is too long for the prologue";
-  Problem along_n = p;
-  along_n.raster_order = 2;
-  auto args = Fused::make_arguments(along_n);
-  args.mainloop.quant = quant;
-  args.hw_info.sm_count = grid_ctas;
-  return Fused::launch(args, along_n);
-}
+using Plain = Sm90Int8Gemm<QuantAConfig, cutlass::bfloat16_t>;
 
 void* alloc(void*, size_t bytes) {
   void* p = nullptr;
@@ -88,9 +51,9 @@ int main(int argc, char** argv) {
   CHECK_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
   cudaDeviceProp prop;
   CHECK_CUDA(cudaGetDeviceProperties(&prop, 0));
-  const int grid_ctas = co_resident_ctas(prop.multiProcessorCount);
+  const int grid_ctas = co_resident_ctas(0, prop.multiProcessorCount);
   std::printf("# %s: %s, grid %d CTAs, plain kernel %d B of shared memory, fused %d B (%d KB ring)\n", label,
-              prop.name, grid_ctas, int(Plain::GemmKernel::SharedStorageSize), int(Fused::GemmKernel::SharedStorageSize),
+              prop.name, grid_ctas, int(Plain::GemmKernel::SharedStorageSize), int(QuantAKernel::SharedStorageSize),
               QB_BG_RING_KB);
   std::printf("%-8s %6s %6s %6s %8s %8s %8s %8s %8s %8s   %s\n", "variant", "M", "N", "K", "noquant", "noq_N",
               "two", "bg", "wave", "all", "extra over noquant: two / bg / wave / all; checks");
@@ -113,8 +76,8 @@ int main(int argc, char** argv) {
       CHECK_CUDA(cudaMalloc(&sb, n * 4));
       CHECK_CUDA(cudaMalloc(&out, mn * 2));
       CHECK_CUDA(cudaMalloc(&out_ref, mn * 2));
-      CHECK_CUDA(cudaMalloc(&sync, background_quant_sync_words(m) * 4));
-      CHECK_CUDA(cudaMemsetAsync(sync, 0, background_quant_sync_words(m) * 4, stream));
+      CHECK_CUDA(cudaMalloc(&sync, activation_quant_sync_words(m) * 4));
+      CHECK_CUDA(cudaMemsetAsync(sync, 0, activation_quant_sync_words(m) * 4, stream));
       probe::fill_int8<<<1024, 256, 0, stream>>>(w, int64_t(n) * k, 5);
       probe::fill_x<<<1024, 256, 0, stream>>>(x, m, k, m + n);
       probe::fill_scale<<<64, 256, 0, stream>>>(sb, n, 2);
@@ -146,11 +109,11 @@ int main(int argc, char** argv) {
       // checked against the two kernels' q, scales and output (its own poisoned first), then timed.
       std::string checks;
       auto fused_us = [&](int64_t prologue_rows, const char* name) {
-        BackgroundQuant quant;
+        ActivationQuant quant;
         quant.x = x, quant.ldx = k, quant.q = q, quant.scale = sa, quant.sync = sync;
         quant.prologue_rows = prologue_rows;
         auto fused = [&](int) {
-          const std::string e = run_fused(p, quant, grid_ctas);
+          const std::string e = sm90_128x128x128_c2x1_pingpong_quant_a(p, quant);
           if (!e.empty()) { std::fprintf(stderr, "%s\n", e.c_str()); std::exit(3); }
         };
         CHECK_CUDA(cudaMemsetAsync(q, 0x5a, mk, stream));
@@ -160,15 +123,15 @@ int main(int argc, char** argv) {
         CHECK_CUDA(cudaStreamSynchronize(stream));
         CHECK_CUDA(cudaGetLastError());
         const bool exact = same_bytes(q, q_ref, mk) && same_bytes(sa, sa_ref, m) && same_bytes(out, out_ref, mn);
-        std::vector<uint32_t> counters(background_quant_sync_words(m));
+        std::vector<uint32_t> counters(activation_quant_sync_words(m));
         CHECK_CUDA(cudaMemcpy(counters.data(), sync, counters.size() * 4, cudaMemcpyDeviceToHost));
         const bool clean = std::all_of(counters.begin(), counters.end(), [](uint32_t c) { return c == 0; });
         checks += std::string(" ") + name + (exact ? " exact" : " MISMATCH") + (clean ? "" : " (counters left)");
         return 1e3f * probe::median_ms_per_call(fused, 10, 20, stream);
       };
       const float bg = fused_us(0, "bg");
-      const int64_t wave_rows = Fused::CollectiveMainloop::first_wave_rows(m, n, grid_ctas);
-      const float wave = fused_us(wave_rows, "wave");
+      const int64_t wave_rows = QuantAMainloop::first_wave_rows(m, n, grid_ctas);
+      const float wave = fused_us(-1, "wave");  // the launcher's choice: wave_rows
       const float all = fused_us(m, "all");
       const float noquant = 1e3f * probe::median_ms_per_call(plain(0), 10, 20, stream);
       const float noquant_n = 1e3f * probe::median_ms_per_call(plain(2), 10, 20, stream);
