@@ -479,6 +479,26 @@ def test_gpu_large_m_dispatch(m, n, k):
 
 @gpu
 @needs_sm90
+@pytest.mark.parametrize("m, n, k, row_blocks", [
+    (131200, 256, 16384, [(0, 128), (130944, 131200)]),  # a's elements past 2^31 from row 131072
+    (65600, 32768, 64, [(0, 128), (65408, 65600)]),  # out's from row 65536
+], ids=["activation", "output"])
+def test_gpu_past_2_31_elements(m, n, k, row_blocks):
+    """Element offsets past 2^31 in a or in out, where 32-bit offsets would wrap: no output
+    element left unwritten (poisoned first), and row blocks at the start and across the
+    boundary exact (a reference of the whole output would need M x N int64)."""
+    a, b, sa, sb, bias = make_inputs(m, n, k, per_token=True, per_channel=True, with_bias=True,
+                                     out_dtype=torch.bfloat16, device="cuda", seed=3)
+    out = torch.full((m, n), float("nan"), dtype=torch.bfloat16, device="cuda")
+    gemm.int8_scaled_mm(a, b, sa, sb, out_dtype=torch.bfloat16, bias=bias, out=out)
+    assert not out.isnan().any(), "NaN in the output (unwritten elements?)"
+    for lo, hi in row_blocks:
+        exact = reference_gemm.int8_scaled_mm_exact(a[lo:hi], b, sa[lo:hi], sb, bias)
+        assert_matches_reference(out[lo:hi], exact, bias)
+
+
+@gpu
+@needs_sm90
 def test_gpu_leading_dims_and_empty():
     a, b, sa, sb, bias = make_inputs(6, 32, 64, per_token=True, per_channel=True, with_bias=True,
                                      out_dtype=torch.bfloat16, device="cuda", lead=(2, 3))
